@@ -1,0 +1,119 @@
+"""The exceptions trealtime raises, named for whose fault they are.
+
+::
+
+    RealtimeError
+    ├── ConfigurationError      unusable arguments (no API key, bad URL); also a ValueError
+    ├── ConnectError            the connection could not be opened
+    │   ├── ConnectTimeout      …in time (also TimeoutError)
+    │   └── ConnectionRejected  the server refused the WebSocket handshake (.status_code)
+    ├── SessionClosed           the session is closed (.code, .reason); raised by sends and waiters
+    ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
+    ├── ServerError             the server answered with an ``error`` event (.code, .message …)
+    └── ProtocolError           the protocol was broken (abstract)
+        ├── LocalProtocolError  …by the caller: an illegal request in the current state
+        └── RemoteProtocolError …by the server: a frame that cannot be decoded (.raw)
+
+Using a session after *you* closed it raises ``trio.ClosedResourceError``, as trio does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._response_models import ErrorDetail
+
+__all__ = [
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionRejected",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RealtimeError",
+    "RemoteProtocolError",
+    "RequestTimeout",
+    "ServerError",
+    "SessionClosed",
+]
+
+
+class RealtimeError(Exception):
+    """Base class of every trealtime error."""
+
+
+class ConfigurationError(RealtimeError, ValueError):
+    """The arguments given cannot work (no API key, an unusable URL, a bad setting)."""
+
+
+class ConnectError(RealtimeError):
+    """The connection to the Realtime server could not be opened."""
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """The connection or its handshake took longer than ``connect_timeout``."""
+
+
+class ConnectionRejected(ConnectError):
+    """The server refused the WebSocket upgrade with an HTTP status (401, 403, 429, 500 …)."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status_code = status_code
+        self.headers = dict(headers)
+        self.body = body
+        detail = body[:200].decode("utf-8", "replace").strip()
+        message = f"the server rejected the WebSocket handshake with HTTP {status_code}"
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class SessionClosed(RealtimeError):
+    """The session is closed: the server or the network ended it.
+
+    ``code`` is the WebSocket close code (1006 when the connection dropped without one).
+    """
+
+    def __init__(self, code: int | None, reason: str | None, message: str | None = None) -> None:
+        self.code = code
+        self.reason = reason
+        default = f"the session is closed (code {code}" + (f", {reason!r})" if reason else ")")
+        super().__init__(message or default)
+
+
+class RequestTimeout(RealtimeError, TimeoutError):
+    """The server did not answer an awaited request in time."""
+
+
+class ServerError(RealtimeError):
+    """The server answered a request with an ``error`` event."""
+
+    def __init__(self, detail: ErrorDetail) -> None:
+        self.detail = detail
+        self.type = detail.type
+        self.code = detail.code if isinstance(detail.code, str) else None
+        self.message = detail.message
+        self.param = detail.param if isinstance(detail.param, str) else None
+        self.event_id = detail.event_id if isinstance(detail.event_id, str) else None
+        where = f" (param {self.param})" if self.param else ""
+        super().__init__(f"{self.type}/{self.code}: {self.message}{where}")
+
+
+class ProtocolError(RealtimeError):
+    """The Realtime protocol was broken. Abstract: see the two subclasses."""
+
+    def __init__(self, message: str) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("ProtocolError is abstract; raise Local- or RemoteProtocolError")
+        super().__init__(message)
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller asked for something illegal in the session's current state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The server sent something that cannot be decoded (raised only in strict mode)."""
+
+    def __init__(self, message: str, raw: Any = None) -> None:
+        self.raw = raw
+        super().__init__(message)
