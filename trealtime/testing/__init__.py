@@ -1,0 +1,1 @@
+"""Test helpers: a fake Realtime server and deterministic audio utilities."""
