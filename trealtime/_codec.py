@@ -27,6 +27,7 @@ from cattrs.gen import make_dict_unstructure_fn
 from . import _beta
 from ._client_events import CLIENT_EVENT_CLASSES, ClientEvent
 from ._errors import RemoteProtocolError
+from ._flat_structure import flat_structure_hook, is_flat
 from ._item_models import UnknownContentPart, UnknownItem
 from ._notgiven import NotGiven
 from ._response_models import Response
@@ -211,6 +212,9 @@ def _unknown_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 def _make_converter(*, detailed_validation: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed_validation)
+    if not detailed_validation:
+        # The hot path; the detailed converter keeps cattrs' hooks for their error paths.
+        converter.register_structure_hook_factory(is_flat, flat_structure_hook)
     for scalar, hook in _SCALARS.items():
         converter.register_structure_hook(scalar, hook)
     converter.register_structure_hook(Any, _structure_any)
@@ -332,16 +336,22 @@ def decode_server_event(data: str | bytes, *, strict: bool = False) -> ServerEve
     An unknown ``type`` gives :class:`UnknownServerEvent`; anything malformed gives
     :class:`InvalidServerEvent`, or raises :class:`RemoteProtocolError` when ``strict``.
     """
-    event: ServerEvent = _decode(
-        data,
-        _SERVER_TABLE,
-        lambda tag, event_id, raw: UnknownServerEvent(type=tag, event_id=event_id, raw=raw),
-        lambda tag, event_id, raw, error: InvalidServerEvent(
-            type=tag, event_id=event_id, raw=raw, error=error
-        ),
-        strict,
-    )
+    # The common case inline: this runs for every frame the server sends.
+    try:
+        obj = orjson.loads(data)
+        hook, cls = _SERVER_TABLE[obj["type"]]
+        event: ServerEvent = hook(obj, cls)
+    except Exception:
+        event = _decode(data, _SERVER_TABLE, _unknown_server, _invalid_server, strict)
     return event
+
+
+def _unknown_server(tag: str, event_id: str, raw: dict[str, Any]) -> UnknownServerEvent:
+    return UnknownServerEvent(type=tag, event_id=event_id, raw=raw)
+
+
+def _invalid_server(tag: str, event_id: str, raw: Any, error: str) -> InvalidServerEvent:
+    return InvalidServerEvent(type=tag, event_id=event_id, raw=raw, error=error)
 
 
 def decode_client_event(data: str | bytes, *, strict: bool = False) -> ClientEvent:
