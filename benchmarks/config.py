@@ -1,0 +1,29 @@
+"""Run settings shared by all scenarios."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """How long and how often each contender is sampled."""
+
+    #: Number of interleaved repetitions (samples per contender).
+    repetitions: int
+    #: Target wall time of one sample (one timed batch), in seconds.
+    sample_seconds: float
+    #: Whether this is the ``--quick`` smoke run.
+    quick: bool
+
+    @classmethod
+    def full(cls) -> RunConfig:
+        return cls(repetitions=31, sample_seconds=0.1, quick=False)
+
+    @classmethod
+    def smoke(cls) -> RunConfig:
+        return cls(repetitions=5, sample_seconds=0.02, quick=True)
+
+    @property
+    def sample_ns(self) -> int:
+        return int(self.sample_seconds * 1e9)

@@ -1,0 +1,23 @@
+"""The registered scenarios, in run order.  New scenarios are appended here."""
+
+from __future__ import annotations
+
+from benchmarks.scenario import Scenario
+from benchmarks.scenarios.decode import DecodeScenario
+from benchmarks.scenarios.encode import EncodeScenario
+
+SCENARIOS: list[Scenario] = [
+    DecodeScenario(),
+    EncodeScenario(),
+]
+
+
+def select(names: list[str] | None) -> list[Scenario]:
+    """Return the scenarios named in ``names`` (all if ``None``), in registry order."""
+    if not names:
+        return list(SCENARIOS)
+    known = {s.name for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return [s for s in SCENARIOS if s.name in names]

@@ -1,0 +1,1 @@
+"""Benchmark scenarios, one per module; see :mod:`benchmarks.registry`."""
