@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import attrs
 import cattrs
 import orjson
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.gen import make_dict_unstructure_fn
 
 from . import _beta
@@ -200,6 +201,29 @@ def _lazy_structure(converter: cattrs.Converter, cls: Any) -> Callable[[Any], An
     return structure
 
 
+def _is_json_container(tp: Any) -> bool:
+    return get_origin(tp) in (list, dict)
+
+
+def _make_container_hook(converter: cattrs.Converter, tp: Any) -> Callable[[Any, Any], Any]:
+    """cattrs' list/dict hook, after checking the JSON type (a string is no list of strings)."""
+    if get_origin(tp) is list:
+        expected: type[Any] = list
+        base = list_structure_factory(tp, converter)
+    else:
+        expected = dict
+        base = mapping_structure_factory(tp, converter)
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not expected:
+            raise TypeError(
+                f"expected {'an array' if expected is list else 'an object'}, got {value!r}"
+            )
+        return base(value, tp)
+
+    return structure
+
+
 def _unknown_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
     def structure(value: Any, _: Any) -> Any:
         if not isinstance(value, dict):
@@ -218,6 +242,9 @@ def _make_converter(*, detailed_validation: bool) -> cattrs.Converter:
     for scalar, hook in _SCALARS.items():
         converter.register_structure_hook(scalar, hook)
     converter.register_structure_hook(Any, _structure_any)
+    converter.register_structure_hook_factory(
+        _is_json_container, lambda t: _make_container_hook(converter, t)
+    )
     converter.register_structure_hook_factory(_is_union, lambda t: _make_union_hook(converter, t))
     for cls in _UNKNOWN_CLASSES:
         converter.register_structure_hook(cls, _unknown_structure(cls))
@@ -276,7 +303,8 @@ _CLIENT_TABLE = _hook_table(CLIENT_EVENT_CLASSES)
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
+        messages = cattrs.transform_error(exc)
+        return "; ".join(m.replace(" | trealtime._notgiven.NotGiven", "") for m in messages)
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return f"{type(exc).__name__}: {exc}"
@@ -309,7 +337,16 @@ def _decode(
     try:
         return hook(obj, cls)
     except Exception as exc:
-        return _invalid(invalid, tag, _event_id(obj), obj, _describe(exc), strict)
+        return _invalid(invalid, tag, _event_id(obj), obj, _explain(obj, cls, exc), strict)
+
+
+def _explain(obj: dict[str, Any], cls: type[Any], exc: Exception) -> str:
+    """Say what is wrong and where: the fast converter keeps no paths, the detailed one does."""
+    try:
+        _detailed_converter.structure(obj, cls)
+    except Exception as detailed:
+        return _describe(detailed)
+    return _describe(exc)
 
 
 def _event_id(obj: dict[str, Any]) -> str:
@@ -399,8 +436,6 @@ def from_dict(value: Any, cls: type[T]) -> T:
     """
     try:
         result: T = _detailed_converter.structure(value, cls)
-    except cattrs.BaseValidationError as exc:
-        raise ValueError("; ".join(cattrs.transform_error(exc))) from None
-    except (TypeError, ValueError, KeyError) as exc:
+    except Exception as exc:
         raise ValueError(_describe(exc)) from None
     return result
