@@ -1,0 +1,193 @@
+"""The client's mirror of the server-side state, updated from server events. Sans-IO.
+
+All transitions live here: give :meth:`SessionState.apply` every server event in order and
+read the session properties, the conversation, the active response and the rate limits.
+No Trio, no clock, no I/O: it is tested with plain synchronous tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ._item_models import InputAudio, Item, MessageItem, OutputAudio
+from ._notgiven import NOT_GIVEN, NotGiven, is_given
+from ._response_models import RateLimit, Response
+from ._server_events import (
+    ConversationItemAdded,
+    ConversationItemCreated,
+    ConversationItemDeleted,
+    ConversationItemDone,
+    ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemRetrieved,
+    ConversationItemTruncated,
+    RateLimitsUpdated,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputItemDone,
+    ServerEvent,
+    SessionCreated,
+    SessionUpdated,
+)
+from ._session_models import Session
+
+__all__ = ["Conversation", "SessionState"]
+
+
+def _item_id(item: Item) -> str | None:
+    item_id = item.id
+    return item_id if isinstance(item_id, str) else None
+
+
+@attrs.define
+class Conversation:
+    """The items of the default conversation, in the server's order.
+
+    Items are placed after their ``previous_item_id``; an item whose predecessor is unknown
+    (for example one added before a reconnect) goes at the end.
+    """
+
+    _items: dict[str, Item] = attrs.field(factory=dict)
+    _order: list[str] = attrs.field(factory=list)
+    truncated_at_ms: dict[str, int] = attrs.field(factory=dict)
+    """Items that were truncated, with the ``audio_end_ms`` they were cut at."""
+
+    @property
+    def items(self) -> list[Item]:
+        """The items in order (a new list each time)."""
+        return [self._items[item_id] for item_id in self._order]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def get(self, item_id: str) -> Item | None:
+        """The item with this id, or None."""
+        return self._items.get(item_id)
+
+    def place(self, item: Item, previous_item_id: str | NotGiven | None) -> None:
+        """Insert ``item`` after ``previous_item_id`` (``None``: first), or update it in place."""
+        item_id = _item_id(item)
+        if item_id is None:
+            return
+        if item_id in self._items:
+            self._items[item_id] = item
+            return
+        self._items[item_id] = item
+        if previous_item_id is None:
+            self._order.insert(0, item_id)
+        elif isinstance(previous_item_id, str) and previous_item_id in self._items:
+            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
+        else:
+            self._order.append(item_id)
+
+    def replace(self, item: Item) -> None:
+        """Update a known item with a newer copy; unknown items are ignored."""
+        item_id = _item_id(item)
+        if item_id is not None and item_id in self._items:
+            self._items[item_id] = item
+
+    def remove(self, item_id: str) -> None:
+        """Forget an item."""
+        if self._items.pop(item_id, None) is not None:
+            self._order.remove(item_id)
+        self.truncated_at_ms.pop(item_id, None)
+
+    def set_transcript(self, item_id: str, content_index: int, transcript: str) -> None:
+        """Record the transcript of an audio part (input transcription, or truncation)."""
+        item = self._items.get(item_id)
+        if not isinstance(item, MessageItem) or not 0 <= content_index < len(item.content):
+            return
+        part = item.content[content_index]
+        if isinstance(part, InputAudio | OutputAudio):
+            content = list(item.content)
+            content[content_index] = attrs.evolve(part, transcript=transcript)
+            self._items[item_id] = attrs.evolve(item, content=content)
+
+
+@attrs.define
+class SessionState:
+    """What the client knows of the server's state, from the events seen so far."""
+
+    session: Session | NotGiven = NOT_GIVEN
+    """The session properties as the server last confirmed them."""
+    conversation: Conversation = attrs.field(factory=Conversation)
+    active_response: Response | None = None
+    """The default-conversation response in progress, if any."""
+    out_of_band_responses: dict[str, Response] = attrs.field(factory=dict)
+    """Responses in progress outside the default conversation, by id."""
+    last_response: Response | None = None
+    """The most recent response that ended (from ``response.done``)."""
+    rate_limits: list[RateLimit] = attrs.field(factory=list)
+
+    def apply(self, event: ServerEvent) -> None:
+        """Update the state from one server event."""
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _on_session(self, event: SessionCreated | SessionUpdated) -> None:
+        self.session = event.session
+
+    def _on_item_placed(
+        self, event: ConversationItemAdded | ConversationItemCreated | ConversationItemDone
+    ) -> None:
+        self.conversation.place(event.item, event.previous_item_id)
+
+    def _on_item_replaced(self, event: ConversationItemRetrieved | ResponseOutputItemDone) -> None:
+        self.conversation.replace(event.item)
+
+    def _on_item_deleted(self, event: ConversationItemDeleted) -> None:
+        self.conversation.remove(event.item_id)
+
+    def _on_item_truncated(self, event: ConversationItemTruncated) -> None:
+        # The server drops the transcript of a truncated part, so no unheard text stays.
+        self.conversation.truncated_at_ms[event.item_id] = event.audio_end_ms
+        self.conversation.set_transcript(event.item_id, event.content_index, "")
+
+    def _on_transcription(self, event: ConversationItemInputAudioTranscriptionCompleted) -> None:
+        self.conversation.set_transcript(event.item_id, event.content_index, event.transcript)
+
+    def _on_response_created(self, event: ResponseCreated) -> None:
+        response = event.response
+        if response.conversation_id is None and is_given(response.id):
+            self.out_of_band_responses[response.id] = response
+        else:
+            self.active_response = response
+
+    def _on_response_done(self, event: ResponseDone) -> None:
+        response = event.response
+        self.last_response = response
+        if is_given(response.id) and response.id in self.out_of_band_responses:
+            del self.out_of_band_responses[response.id]
+            return
+        active = self.active_response
+        if active is None or active.id == response.id or not is_given(response.id):
+            self.active_response = None
+        if response.conversation_id is not None and is_given(response.output):
+            for item in response.output:
+                self.conversation.replace(item)
+
+    def _on_rate_limits(self, event: RateLimitsUpdated) -> None:
+        self.rate_limits = list(event.rate_limits)
+
+
+_HANDLERS: dict[type[ServerEvent], Callable[[SessionState, Any], None]] = {
+    SessionCreated: SessionState._on_session,
+    SessionUpdated: SessionState._on_session,
+    ConversationItemAdded: SessionState._on_item_placed,
+    ConversationItemCreated: SessionState._on_item_placed,
+    ConversationItemDone: SessionState._on_item_placed,
+    ConversationItemRetrieved: SessionState._on_item_replaced,
+    ResponseOutputItemDone: SessionState._on_item_replaced,
+    ConversationItemDeleted: SessionState._on_item_deleted,
+    ConversationItemTruncated: SessionState._on_item_truncated,
+    ConversationItemInputAudioTranscriptionCompleted: SessionState._on_transcription,
+    ResponseCreated: SessionState._on_response_created,
+    ResponseDone: SessionState._on_response_done,
+    RateLimitsUpdated: SessionState._on_rate_limits,
+}
