@@ -23,7 +23,7 @@ import attrs
 import cattrs
 import orjson
 from cattrs.cols import list_structure_factory, mapping_structure_factory
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from . import _beta
 from ._client_events import CLIENT_EVENT_CLASSES, ClientEvent
@@ -224,6 +224,25 @@ def _make_container_hook(converter: cattrs.Converter, tp: Any) -> Callable[[Any,
     return structure
 
 
+def _require_object(value: Any) -> None:
+    if type(value) is not dict:
+        raise TypeError(f"expected an object, got {value!r}")
+
+
+def _make_model_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+    """cattrs' hook for a model class, after checking that the JSON value is an object.
+
+    (cattrs' generated code only tests ``"key" in value``, which a string or a list passes.)
+    """
+    base = make_dict_structure_fn(cls, converter)
+
+    def structure(value: Any, _: Any) -> Any:
+        _require_object(value)
+        return base(value, cls)
+
+    return structure
+
+
 def _unknown_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
     def structure(value: Any, _: Any) -> Any:
         if not isinstance(value, dict):
@@ -236,6 +255,10 @@ def _unknown_structure(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 def _make_converter(*, detailed_validation: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed_validation)
+    converter.register_structure_hook_factory(
+        lambda t: attrs.has(t) and t not in _UNKNOWN_CLASSES and t is not Response,
+        lambda t: _make_model_hook(converter, t),
+    )
     if not detailed_validation:
         # The hot path; the detailed converter keeps cattrs' hooks for their error paths.
         converter.register_structure_hook_factory(is_flat, flat_structure_hook)
@@ -265,10 +288,11 @@ def _make_converter(*, detailed_validation: bool) -> cattrs.Converter:
         lambda t: attrs.has(t) and t not in _UNKNOWN_CLASSES, unstructure_factory
     )
 
-    structure_response = converter.gen_structure_attrs_fromdict(Response)
+    structure_response = make_dict_structure_fn(Response, converter)
 
     def structure_response_any_shape(value: Any, _: Any) -> Response:
-        if isinstance(value, dict) and _beta.is_beta_response(value):
+        _require_object(value)
+        if _beta.is_beta_response(value):
             value = _beta.response_to_ga(value)
         return structure_response(value, Response)
 

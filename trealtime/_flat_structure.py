@@ -60,7 +60,12 @@ def flat_structure_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
     """Generate a structure function for the flat attrs class ``cls``."""
     hints = typing.get_type_hints(cls)
     namespace: dict[str, Any] = {"cls": cls, "new": object.__new__, "NOT_GIVEN": NOT_GIVEN}
-    lines = ["def structure(o, _):", "    obj = new(cls)"]
+    lines = [
+        "def structure(o, _):",
+        "    if o.__class__ is not dict:",
+        "        raise TypeError(f'expected an object, got {o!r}')",
+        "    obj = new(cls)",
+    ]
     for index, attribute in enumerate(attrs.fields(cls)):
         members = _scalar_members(hints[attribute.name])
         assert members is not None
