@@ -350,7 +350,7 @@ def _decode(
     except orjson.JSONDecodeError as exc:
         return _invalid(invalid, "", "", _frame_text(data), f"invalid JSON: {exc}", strict)
     if type(obj) is not dict:
-        return _invalid(invalid, "", "", obj, "expected a JSON object", strict)
+        return _invalid(invalid, "", "", _frame_text(data), "expected a JSON object", strict)
     tag = obj.get("type")
     if type(tag) is not str:
         return _invalid(invalid, "", _event_id(obj), obj, "missing or non-string 'type'", strict)

@@ -108,8 +108,8 @@ class UnknownServerEvent(ServerEvent):
 class InvalidServerEvent(ServerEvent):
     """A frame that could not be decoded: invalid JSON, no ``type``, or a malformed body.
 
-    ``raw`` is the parsed JSON when there was any, else the frame's text; ``error`` says what
-    was wrong.
+    ``raw`` is the parsed JSON object when the frame was one, else the frame's text;
+    ``error`` says what was wrong.
     """
 
     type: str

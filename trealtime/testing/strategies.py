@@ -53,6 +53,7 @@ import typing
 from typing import Any, Literal, TypeVar, cast, get_args, get_origin, get_type_hints
 
 import attrs
+import orjson
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
@@ -255,7 +256,8 @@ def _invalid_event(draw: st.DrawFn, cls: type[Any], classes: tuple[type[Any], ..
     if kind == "text":
         raw = draw(st.sampled_from(["", "{", "not json", '{"type": "error",', "[1, 2"]))
     elif kind == "non-object":
-        raw = draw(st.one_of(_JSON_SCALARS, st.lists(_JSON, max_size=MAX_SIZE)))
+        value = draw(st.one_of(_JSON_SCALARS, st.lists(_JSON, max_size=MAX_SIZE)))
+        raw = orjson.dumps(value).decode()  # anything but an object is kept as the frame's text
     elif kind == "no-type":
         raw = dict(draw(_JSON_OBJECTS))
         raw.pop("type", None)
