@@ -8,6 +8,7 @@
     │   ├── ConnectTimeout      …in time (also TimeoutError)
     │   └── ConnectionRejected  the server refused the WebSocket handshake (.status_code)
     ├── SessionClosed           the session is closed (.code, .reason); raised by sends and waiters
+    ├── ConnectionLost          the connection dropped while a request waited; the session goes on
     ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
     ├── ServerError             the server answered with an ``error`` event (.code, .message …)
     └── ProtocolError           the protocol was broken (abstract)
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectTimeout",
+    "ConnectionLost",
     "ConnectionRejected",
     "LocalProtocolError",
     "ProtocolError",
@@ -78,6 +80,13 @@ class SessionClosed(RealtimeError):
         self.reason = reason
         default = f"the session is closed (code {code}" + (f", {reason!r})" if reason else ")")
         super().__init__(message or default)
+
+
+class ConnectionLost(RealtimeError):
+    """The connection dropped while this request waited; the session is reconnecting.
+
+    The request may or may not have reached the server: check the state, or send it again.
+    """
 
 
 class RequestTimeout(RealtimeError, TimeoutError):

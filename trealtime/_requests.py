@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from ._responses import request_tag
 from ._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
@@ -22,6 +23,8 @@ from ._server_events import (
     Error,
     InputAudioBufferCleared,
     InputAudioBufferCommitted,
+    ResponseCreated,
+    ResponseDone,
     ServerEvent,
     SessionUpdated,
 )
@@ -65,6 +68,10 @@ def _reply_key(event: ServerEvent) -> tuple[str, str | None] | None:
             return ("commit", None)
         case InputAudioBufferCleared():
             return ("clear", None)
+        case ResponseCreated(response=response):
+            return ("response.create", request_tag(response))
+        case ResponseDone(response=response) if isinstance(response.id, str):
+            return ("response.done", response.id)
     return None
 
 

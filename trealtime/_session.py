@@ -5,11 +5,15 @@
     caller ── session.send(event) ──▶ [outbound channel] ──▶ send task ──▶ WebSocket
     caller ◀── async for event in session ◀── [inbound channel] ◀── receive task ◀── WebSocket
 
-The session's nursery owns exactly two long-lived tasks (plus trio-websocket's reader). The
-receive task decodes each frame, updates the state mirror and the pending requests, and only then
-hands the event to the caller. The send task is the only writer of the socket. Both channels are
-bounded: when the caller stops reading, the receive task waits once ``inbound_buffer`` events are
-queued, and the socket is not read until the caller catches up (the server's frames wait in the
+Each connection (:class:`~trealtime._link.Link`) has a receive task, which decodes every frame,
+updates the state mirror and the pending requests, reacts (truncation on barge-in, tool calls,
+queued responses), and only then hands the event to the caller; and a send task, the only
+writer of data frames, fed by the outbound channel. A keepalive task pings when enabled. Both
+channels are bounded and outlive a connection, so that with a reconnect policy nothing queued
+is lost: a new connection is configured, the conversation replayed, and the queue drained.
+
+When the caller stops reading, the receive task waits once ``inbound_buffer`` events are
+queued and the socket is not read until the caller catches up (the server's frames wait in the
 kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 """
 
@@ -19,14 +23,16 @@ import contextlib
 import logging
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import attrs
+import orjson
 import trio
-import trio_websocket
 
+from ._audio_input import AudioInputPipeline, AudioInputStatistics
 from ._client_events import (
     ClientEvent,
     ConversationItemCreate,
@@ -49,50 +55,86 @@ from ._connect import (
     Endpoint,
     TokenProvider,
     open_tcp_or_tls,
-    open_websocket,
 )
 from ._errors import (
     ConnectError,
+    ConnectionLost,
     ConnectTimeout,
+    LocalProtocolError,
     RequestTimeout,
     ServerError,
     SessionClosed,
 )
-from ._item_models import InputItem, Item, MessageItem, UnknownItem
+from ._images import ImageInput, encode_raw_frame, image_item
+from ._item_models import (
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputItem,
+    Item,
+    MessageItem,
+    UnknownItem,
+)
+from ._link import CloseReason, Keepalive, Link
+from ._metrics import MetricsTracker, format_metrics
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
+from ._playback import PlaybackTracker, Truncation
+from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
 from ._requests import PendingRequest, RequestTracker
+from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
+from ._responses import ResponseRequest, ResponseSequencer
 from ._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
+    ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionDelta,
     ConversationItemRetrieved,
     ConversationItemTruncated,
     Error,
+    InputAudioBufferCleared,
     InputAudioBufferCommitted,
+    InputAudioBufferSpeechStarted,
+    InputAudioBufferSpeechStopped,
     InvalidServerEvent,
+    ResponseCreated,
+    ResponseDone,
+    ResponseFunctionCallArgumentsDone,
+    ResponseOutputAudioDelta,
+    ResponseOutputAudioTranscriptDelta,
+    ResponseOutputTextDelta,
     ServerEvent,
     SessionCreated,
+    SessionUpdated,
     UnknownServerEvent,
 )
+from ._session_events import Reconnected, Reconnecting
+from ._session_models import (
+    AudioConfig,
+    AudioInput,
+    AudioOutput,
+    SessionProperties,
+    Tool,
+    ToolChoice,
+)
 from ._session_models import Session as SessionConfig
-from ._session_models import SessionProperties, Tool, ToolChoice
 from ._settings import RealtimeSettings, session_update_for
 from ._state import SessionState
+from ._tool_runner import ToolCallRunner
+from ._tools import ToolRegistry, ToolSpec
 
-__all__ = ["DEFAULT_MODEL", "CloseReason", "Session", "SessionStatistics", "open_session"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "CloseReason",
+    "Interruption",
+    "Session",
+    "SessionStatistics",
+    "open_session",
+]
 
 logger = logging.getLogger("trealtime")
 
 DEFAULT_MODEL = "gpt-realtime"
 E = TypeVar("E", bound=ServerEvent)
-
-
-@attrs.frozen
-class CloseReason:
-    """Why the connection ended: the WebSocket close code and reason."""
-
-    code: int
-    reason: str | None
 
 
 @attrs.frozen(kw_only=True)
@@ -112,8 +154,25 @@ class SessionStatistics:
     outbound_queued: int
     """Frames waiting for the send task."""
     unsent_events: int
-    """Frames that were queued when the connection ended and so never went out."""
+    """Frames that were queued when the session ended and so never went out."""
     pending_requests: int
+    reconnects: int
+    responses_completed: int
+    responses_cancelled: int
+    responses_failed: int
+    audio_input: AudioInputStatistics
+
+
+@attrs.frozen(kw_only=True)
+class Interruption:
+    """What :meth:`Session.interrupt` did."""
+
+    cancelled_response_id: str | None
+    """The response that was cancelled, if one was running."""
+    truncation: Truncation | None
+    """Where the assistant's audio item was cut, if any was playing."""
+    dropped_responses: int
+    """Requested responses that had not started and were dropped."""
 
 
 @attrs.define
@@ -124,7 +183,23 @@ class _Counters:
     bytes_sent: int = 0
     invalid_events: int = 0
     unknown_events: int = 0
-    unsent_events: int = 0
+    reconnects: int = 0
+
+
+def _decoded_size(b64: str) -> int:
+    """The length of the bytes a base64 string holds, without decoding it."""
+    return len(b64) * 3 // 4 - b64.endswith("=") - b64.endswith("==")
+
+
+@attrs.define(eq=False)
+class _LinkState:
+    """What the session knows about one connection beyond the link itself."""
+
+    link: Link
+    session_created: bool = False
+    configured: bool = False
+    last_error: Error | None = None
+    renewing: bool = False
 
 
 class Session:
@@ -145,8 +220,21 @@ class Session:
         max_message_size: int,
         inbound_buffer: int,
         outbound_buffer: int,
+        connect_timeout: float,
         close_timeout: float,
         request_timeout: float,
+        reconnect: ReconnectPolicy | None,
+        keepalive: Keepalive | None,
+        tools: ToolRegistry,
+        max_tool_concurrency: int,
+        tool_timeout: float | None,
+        audio_chunk_ms: int,
+        preroll_ms: int,
+        start_audio_paused: bool,
+        start_video_paused: bool,
+        video_frame_detail: str,
+        video_frame_interval: float,
+        log_metrics: bool,
     ) -> None:
         self._endpoint = endpoint
         self._credentials = credentials
@@ -154,8 +242,13 @@ class Session:
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._inbound_buffer = inbound_buffer
+        self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
         self._request_timeout = request_timeout
+        self._reconnect = reconnect
+        self._keepalive = keepalive
+        self._log_metrics = log_metrics
         self._state = SessionState()
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
@@ -166,12 +259,35 @@ class Session:
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
         self._event_counter = 0
-        self._ws: trio_websocket.WebSocketConnection | None = None
-        self._stream: trio.abc.Stream | None = None
-        self._created = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._link: _LinkState | None = None
+        self._resend: str | None = None
         self._close_reason: CloseReason | None = None
         self._closed_by_client = False
-        self._last_error: Error | None = None
+        self._speaking = False
+        self._transcripts: dict[str, str] = {}
+        self._sequencer = ResponseSequencer()
+        self._handles: dict[str, ResponseHandle] = {}
+        self._handles_by_id: dict[str, ResponseHandle] = {}
+        self._playback = PlaybackTracker()
+        self._metrics = MetricsTracker()
+        self._audio = AudioInputPipeline(
+            chunk_ms=audio_chunk_ms, preroll_ms=preroll_ms, start_paused=start_audio_paused
+        )
+        self._images = ImageInput(
+            min_interval_s=video_frame_interval,
+            detail=video_frame_detail,
+            start_paused=start_video_paused,
+        )
+        self._tools = ToolCallRunner(
+            tools,
+            send_output=self._send_tool_output,
+            send_orphan_result=self._send_orphan_result,
+            request_response=self._request_tool_response,
+            is_call_known=self._is_call_known,
+            max_concurrency=max_tool_concurrency,
+            default_timeout=tool_timeout,
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -225,23 +341,43 @@ class Session:
         return self._state.active_response
 
     @property
+    def response_active(self) -> bool:
+        """Whether a default-conversation response is running or about to start."""
+        return self._sequencer.response_active or self._state.active_response is not None
+
+    @property
     def rate_limits(self) -> list[RateLimit]:
         """The rate limits the server last reported."""
         return list(self._state.rate_limits)
 
     @property
+    def metrics(self) -> MetricsTracker:
+        """Per-response metrics (``metrics.last``) and session totals (read, don't change)."""
+        return self._metrics
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """The tools whose calls this session runs."""
+        return self._tools.registry
+
+    @property
     def close_reason(self) -> CloseReason | None:
-        """None while open; the close code and reason once the connection has ended."""
+        """None while open; the close code and reason once the session has ended."""
         return self._close_reason
 
     @property
     def closed(self) -> bool:
-        """Whether the connection has ended (either side)."""
+        """Whether the session has ended (either side)."""
         return self._close_reason is not None
+
+    def input_transcript(self, item_id: str) -> str:
+        """The transcript of a user audio item so far (deltas, then the final text)."""
+        return self._transcripts.get(item_id, "")
 
     def statistics(self) -> SessionStatistics:
         """Counters and queue depths."""
         c = self._counters
+        queued = self._outbound_send.statistics().current_buffer_used
         return SessionStatistics(
             events_received=c.events_received,
             bytes_received=c.bytes_received,
@@ -250,9 +386,14 @@ class Session:
             invalid_events=c.invalid_events,
             unknown_events=c.unknown_events,
             inbound_queued=self._inbound_send.statistics().current_buffer_used,
-            outbound_queued=self._outbound_send.statistics().current_buffer_used,
-            unsent_events=c.unsent_events,
+            outbound_queued=queued,
+            unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
+            reconnects=c.reconnects,
+            responses_completed=self._metrics.responses_completed,
+            responses_cancelled=self._metrics.responses_cancelled,
+            responses_failed=self._metrics.responses_failed,
+            audio_input=self._audio.statistics(),
         )
 
     # -- sending --------------------------------------------------------------------------------
@@ -260,7 +401,8 @@ class Session:
     async def send(self, event: ClientEvent) -> None:
         """Queue any client event for sending (waits while the outbound buffer is full).
 
-        Raises :class:`SessionClosed` once the connection has ended.
+        Raises :class:`SessionClosed` once the session has ended. While a reconnect is under
+        way, events wait in the queue and go out on the new connection.
         """
         self._check_open()
         text = encode_client_event(event)
@@ -269,12 +411,34 @@ class Session:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._raise_closed()
 
-    async def append_audio(self, audio: bytes) -> None:
-        """Append audio in the session's input format (PCM16 LE mono at 24 kHz by default)."""
-        await self.send(InputAudioBufferAppend.from_bytes(audio))
+    async def append_audio(self, audio: bytes, sample_rate: int | None = None) -> None:
+        """Append audio in the session's input format, re-chunked to ``audio_chunk_ms``.
+
+        PCM16 mono at another ``sample_rate`` is resampled to 24 kHz (needs the ``resample``
+        extra); G.711 passes through untouched. Dropped while audio input is paused.
+        """
+        self._check_open()
+        for chunk in self._audio.feed(audio, sample_rate):
+            await self.send(InputAudioBufferAppend.from_bytes(chunk))
+
+    def set_audio_input_paused(self, paused: bool) -> None:
+        """Pause or resume audio input (appended audio is dropped while paused)."""
+        self._audio.set_paused(paused)
 
     async def commit_audio(self) -> str:
-        """Commit the input buffer as a user item and return the item's id."""
+        """Commit the input buffer as a user item and return the item's id.
+
+        Raises :class:`LocalProtocolError` without asking the server when less than the API's
+        100 ms minimum is buffered.
+        """
+        rest = self._audio.flush()
+        if rest:
+            await self.send(InputAudioBufferAppend.from_bytes(rest))
+        if not self._audio.can_commit():
+            raise LocalProtocolError(
+                f"only {self._audio.buffered_ms:.0f} ms of audio since the last commit;"
+                " the API needs at least 100 ms"
+            )
         reply = await self._request(InputAudioBufferCommit(), "commit", None)
         assert isinstance(reply, InputAudioBufferCommitted)
         return reply.item_id
@@ -289,6 +453,29 @@ class Session:
         if respond:
             await self.create_response()
         return item
+
+    async def send_image(self, image: bytes, *, detail: str | None = None) -> Item | None:
+        """Add a JPEG or PNG image as a user message; None if paused or rate-limited."""
+        if not self._images.accept(trio.current_time()):
+            return None
+        return await self.create_item(image_item(image, detail=detail or self._images.detail))
+
+    async def send_video_frame(
+        self, pixels: bytes, size: tuple[int, int], mode: str = "RGB"
+    ) -> Item | None:
+        """Add a raw video frame (JPEG-encoded with Pillow, the ``images`` extra), rate-limited."""
+        if not self._images.accept(trio.current_time()):
+            return None
+        jpeg = encode_raw_frame(pixels, size, mode)
+        return await self.create_item(image_item(jpeg, detail=self._images.detail))
+
+    def set_video_input_paused(self, paused: bool) -> None:
+        """Pause or resume image and video input."""
+        self._images.set_paused(paused)
+
+    def set_video_frame_detail(self, detail: str) -> None:
+        """The detail level of images: ``auto``, ``low`` or ``high``."""
+        self._images.set_detail(detail)
 
     async def create_item(
         self, item: Item, *, previous_item_id: str | NotGiven | None = NOT_GIVEN
@@ -343,10 +530,13 @@ class Session:
         conversation: str | NotGiven = NOT_GIVEN,
         metadata: dict[str, str] | NotGiven | None = NOT_GIVEN,
         input: list[InputItem] | NotGiven = NOT_GIVEN,
-    ) -> None:
+    ) -> ResponseHandle:
         """Ask for a response; the keywords override ``params`` for this response only.
 
-        ``conversation="none"`` makes an out-of-band response (``input`` sets its context).
+        Only one default-conversation response runs at a time: a request made while one runs
+        is sent when it ends (never provoking ``conversation_already_has_active_response``).
+        ``conversation="none"`` makes an out-of-band response, which runs at once (``input``
+        sets its context, ``metadata`` tells it apart). Returns a :class:`ResponseHandle`.
         """
         overrides: dict[str, Any] = {
             "instructions": instructions,
@@ -358,15 +548,25 @@ class Session:
             "input": input,
         }
         given = {name: value for name, value in overrides.items() if is_given(value)}
-        if params is None and not given:
-            await self.send(ResponseCreate(event_id=self._next_event_id()))
-            return
-        response = attrs.evolve(params or ResponseParams(), **given)
-        await self.send(ResponseCreate(response=response, event_id=self._next_event_id()))
+        response = attrs.evolve(params or ResponseParams(), **given) if params or given else None
+        self._check_open()
+        request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
+        handle = ResponseHandle(request, self._inbound_buffer)
+        self._handles[request.tag] = handle
+        if self._sequencer.submit(request):
+            await self._send_response_create(request)
+        return handle
 
-    async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> None:
-        """Cancel the active response (or the one named)."""
+    async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> bool:
+        """Cancel the active response (or the one named); False if none was running.
+
+        ``response.cancel`` is only sent when a response is running, so the server never
+        answers ``response_cancel_not_active``.
+        """
+        if not is_given(response_id) and self._state.active_response is None:
+            return False
         await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
+        return True
 
     async def clear_output_audio(self) -> None:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""
@@ -380,11 +580,70 @@ class Session:
         """
         updated = self._settings.copy()
         changed = updated.apply_update(delta)
-        update = session_update_for(_session_of(self._settings), _session_of(updated))
+        update = session_update_for(
+            self._session_properties(self._settings), self._session_properties(updated)
+        )
         if update is not None:
             await self._request(SessionUpdate(session=update), "session.update", None)
         self._settings = updated
         return changed
+
+    async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
+        """Register a tool and tell the server (a ``session.update`` of the tools)."""
+        spec = self.tools.register(tool)
+        await self.update_settings(RealtimeSettings(session_properties=self._with_tools()))
+        return spec
+
+    # -- playback and interruption --------------------------------------------------------------
+
+    def report_playback(
+        self, *, ms: float | None = None, nbytes: int | None = None, item_id: str | None = None
+    ) -> None:
+        """Tell the session how much of the assistant's audio has actually been played.
+
+        Give ``ms`` or ``nbytes`` from the start of the item (``item_id``, default: the item
+        being played). Once reported, truncation on interruption uses these positions instead
+        of the wall-clock estimate.
+        """
+        self._playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
+
+    def playback_finished(self) -> None:
+        """All audio received so far has been played: nothing to truncate on interruption."""
+        self._playback.on_playback_finished()
+
+    async def interrupt(self) -> Interruption:
+        """Stop the assistant: cancel the running response, cut its audio where playback is,
+        drop responses still waiting, cancel interruptible tool calls, and (in manual turn mode)
+        clear the input buffer and replay the pre-roll.
+
+        Returns once the server confirmed the cancellation and the truncation.
+        """
+        dropped = self._drop_owed_responses()
+        self._tools.interrupt()
+        cancelled: str | None = None
+        active = self._state.active_response
+        if active is not None and is_given(active.id):
+            cancelled = active.id
+            try:
+                await self._request(
+                    ResponseCancel(response_id=active.id), "response.done", active.id
+                )
+            except ServerError as exc:
+                if exc.code != "response_cancel_not_active":  # it had just ended: fine
+                    raise
+        truncation = self._playback.take_truncation(trio.current_time())
+        if truncation is not None:
+            await self.truncate_item(
+                truncation.item_id, truncation.content_index, truncation.audio_end_ms
+            )
+        if self._audio.manual_turns:
+            await self.clear_audio()
+            preroll = self._audio.replay_preroll()
+            if preroll:
+                await self.send(InputAudioBufferAppend.from_bytes(preroll))
+        return Interruption(
+            cancelled_response_id=cancelled, truncation=truncation, dropped_responses=dropped
+        )
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -392,7 +651,9 @@ class Session:
         self._event_counter += 1
         return f"{self._event_prefix}{self._event_counter}"
 
-    async def _request(self, event: ClientEvent, kind: str, key: str | None) -> ServerEvent:
+    async def _request(
+        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
+    ) -> ServerEvent:
         self._check_open()
         event = attrs.evolve(event, event_id=self._next_event_id())
         assert isinstance(event.event_id, str)
@@ -401,7 +662,10 @@ class Session:
         self._waiters[request] = done
         self._requests.add(request)
         try:
-            await self.send(event)
+            if link is None:
+                await self.send(event)
+            else:
+                await link.send_now(encode_client_event(event))
             return await self._wait(request)
         finally:
             self._requests.discard(request)
@@ -421,7 +685,250 @@ class Session:
         assert request.reply is not None
         return request.reply
 
-    # -- lifecycle ------------------------------------------------------------------------------
+    # -- responses ------------------------------------------------------------------------------
+
+    async def _send_response_create(self, request: ResponseRequest) -> None:
+        event_id = self._next_event_id()
+        pending = PendingRequest(
+            "response.create",
+            request.tag,
+            event_id,
+            lambda: self._on_response_create_answered(request, pending),
+        )
+        self._requests.add(pending)
+        self._metrics.on_response_create_sent(trio.current_time(), tag=request.tag)
+        try:
+            await self.send(ResponseCreate(response=request.tagged_params(), event_id=event_id))
+        except BaseException:
+            self._requests.discard(pending)
+            raise
+
+    def _on_response_create_answered(
+        self, request: ResponseRequest, pending: PendingRequest
+    ) -> None:
+        if not isinstance(pending.error, ServerError):
+            return  # created: handled with the response.created event
+        busy = pending.error.code == "conversation_already_has_active_response"
+        requeued, to_send = self._sequencer.on_rejected(request, busy=busy)
+        if not requeued:
+            handle = self._handles.pop(request.tag, None)
+            if handle is not None:
+                handle._fail(pending.error)
+        self._spawn_sends(to_send)
+
+    def _spawn_sends(self, requests: list[ResponseRequest]) -> None:
+        if requests and self._nursery is not None:
+            for request in requests:
+                self._nursery.start_soon(self._send_quietly_response, request)
+
+    async def _send_quietly_response(self, request: ResponseRequest) -> None:
+        with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
+            await self._send_response_create(request)
+
+    def _drop_owed_responses(self) -> int:
+        dropped = self._sequencer.drop_queued()
+        for request in dropped:
+            handle = self._handles.pop(request.tag, None)
+            if handle is not None:
+                handle._fail(ResponseDropped("dropped by an interruption before it started"))
+        return len(dropped)
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    def _with_tools(self) -> SessionProperties:
+        properties = self._session_properties(self._settings)
+        tools: list[Tool] = [
+            tool
+            for tool in (properties.tools if is_given(properties.tools) else [])
+            if getattr(tool, "name", None) not in self.tools
+        ]
+        return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
+
+    async def _send_tool_output(self, call_id: str, output: str) -> None:
+        item = FunctionCallOutputItem(call_id=call_id, output=output)
+        await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
+
+    async def _send_orphan_result(self, call_id: str, name: str, output: str) -> None:
+        note = orjson.dumps(
+            {"type": "function_result", "call_id": call_id, "name": name, "output": output}
+        ).decode()
+        item = MessageItem.system_text(
+            f"A function call finished after the connection changed: {note}"
+        )
+        await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
+
+    async def _request_tool_response(self) -> None:
+        await self.create_response()
+
+    def _is_call_known(self, call_id: str) -> bool:
+        return any(
+            isinstance(item, FunctionCallItem) and item.call_id == call_id
+            for item in self._state.conversation.items
+        )
+
+    # -- reacting to server events --------------------------------------------------------------
+
+    async def _on_frame(self, link: Link, message: str | bytes) -> None:
+        counters = self._counters
+        counters.events_received += 1
+        counters.bytes_received += len(message)
+        if isinstance(message, str):
+            event = decode_server_event(message)
+        else:
+            event = InvalidServerEvent(
+                type="", raw=message, error="binary frame: the Realtime API sends only text"
+            )
+        link_state = self._link
+        if isinstance(event, InvalidServerEvent):
+            counters.invalid_events += 1
+            logger.warning("undecodable server frame: %s", event.error)
+        elif isinstance(event, UnknownServerEvent):
+            counters.unknown_events += 1
+        elif isinstance(event, Error):
+            if link_state is not None:
+                link_state.last_error = event
+        elif link_state is not None and link_state.configured:
+            link.healthy = True
+        self._state.apply(event)
+        self._requests.on_server_event(event, ServerError)
+        if isinstance(event, SessionCreated) and link_state is not None:
+            link_state.session_created = True
+            link.created.set()
+            self._schedule_renewal(link_state, event)
+        await self._react(event)
+        self._route_to_handle(event)
+        # If nobody reads any more, keep the state and the requests going.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._inbound_send.send(event)
+
+    async def _react(self, event: ServerEvent) -> None:
+        now = trio.current_time()
+        match event:
+            case ResponseOutputAudioDelta():
+                nbytes = _decoded_size(event.delta)
+                self._playback.on_audio_delta(
+                    event.response_id, event.item_id, event.content_index, nbytes, now
+                )
+                self._metrics.on_output_audio(event.response_id, nbytes, now)
+            case ResponseOutputAudioTranscriptDelta() | ResponseOutputTextDelta():
+                self._metrics.on_output_text(event.response_id, now)
+            case ResponseCreated(response=response):
+                request = self._sequencer.on_created(response)
+                if is_given(response.id):
+                    tag = request.tag if request is not None else None
+                    self._metrics.on_response_created(response.id, now, tag=tag)
+                    handle = self._handles.get(request.tag) if request is not None else None
+                    if handle is not None:
+                        self._handles_by_id[response.id] = handle
+                        handle._on_created()
+            case ResponseDone():
+                await self._on_response_done(event, now)
+            case InputAudioBufferSpeechStarted():
+                self._speaking = True
+                await self._on_barge_in(now)
+            case InputAudioBufferSpeechStopped():
+                self._speaking = False
+                self._metrics.on_speech_stopped(now)
+            case InputAudioBufferCommitted():
+                self._audio.on_commit()
+            case InputAudioBufferCleared():
+                self._audio.on_clear()
+            case ConversationItemTruncated(item_id=item_id):
+                self._playback.on_truncated(item_id)
+            case ResponseFunctionCallArgumentsDone():
+                self._start_tool_call(event)
+            case ConversationItemInputAudioTranscriptionDelta(item_id=item_id, delta=delta):
+                if is_given(delta):
+                    self._transcripts[item_id] = self._transcripts.get(item_id, "") + delta
+            case ConversationItemInputAudioTranscriptionCompleted(item_id=item_id):
+                self._transcripts[item_id] = event.transcript
+            case SessionCreated(session=config) | SessionUpdated(session=config):
+                self._follow_config(config)
+
+    async def _on_response_done(self, event: ResponseDone, now: float) -> None:
+        response = event.response
+        request, to_send = self._sequencer.on_done(response)
+        metrics = self._metrics.on_response_done(response, now)
+        if self._log_metrics:
+            logger.info("%s", format_metrics(metrics))
+        handle: ResponseHandle | None = None
+        if is_given(response.id):
+            self._playback.on_response_done(response.id)
+            self._tools.on_response_done(response.id)
+            handle = self._handles_by_id.pop(response.id, None)
+        if request is not None:
+            handle = self._handles.pop(request.tag, None) or handle
+        if handle is not None:
+            handle._on_event(event)
+            handle._on_done(metrics)
+        for next_request in to_send:
+            with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
+                await self._send_response_create(next_request)
+
+    async def _on_barge_in(self, now: float) -> None:
+        """Server VAD heard the user: the server cancels its response; we cut the audio."""
+        self._drop_owed_responses()
+        self._tools.interrupt()
+        truncation = self._playback.take_truncation(now)
+        if truncation is not None:
+            event = ConversationItemTruncate(
+                item_id=truncation.item_id,
+                content_index=truncation.content_index,
+                audio_end_ms=truncation.audio_end_ms,
+                event_id=self._next_event_id(),
+            )
+            with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
+                await self.send(event)
+
+    def _start_tool_call(self, event: ResponseFunctionCallArgumentsDone) -> None:
+        name = event.name if is_given(event.name) else None
+        if name is None:  # the beta protocol leaves it out: the item has it
+            item = self._state.conversation.get(event.item_id)
+            name = item.name if isinstance(item, FunctionCallItem) else None
+        if name is None or name not in self.tools or self._nursery is None:
+            return  # not ours to run: the caller handles it from the event stream
+        self._tools.start_call(
+            self._nursery,
+            response_id=event.response_id,
+            call_id=event.call_id,
+            name=name,
+            arguments=event.arguments,
+        )
+
+    def _follow_config(self, config: SessionConfig) -> None:
+        if not isinstance(config, SessionProperties) or not isinstance(config.audio, AudioConfig):
+            return
+        output = config.audio.output
+        if isinstance(output, AudioOutput) and is_given(output.format):
+            self._playback.bytes_per_ms = self._metrics.bytes_per_ms = output.format.bytes_per_ms
+        audio_input = config.audio.input
+        if isinstance(audio_input, AudioInput):
+            if is_given(audio_input.turn_detection):
+                self._audio.set_manual_turns(audio_input.turn_detection is None)
+            if is_given(audio_input.format) and audio_input.format.type != self._audio.input_format:
+                self._audio = AudioInputPipeline(
+                    audio_input.format.type,
+                    chunk_ms=self._audio.chunk_ms,
+                    preroll_ms=self._audio.preroll_ms,
+                    start_paused=self._audio.paused,
+                    manual_turns=self._audio.manual_turns,
+                )
+
+    def _route_to_handle(self, event: ServerEvent) -> None:
+        if not self._handles_by_id:
+            return
+        response_id = getattr(event, "response_id", None)
+        if isinstance(event, ResponseCreated):
+            response_id = event.response.id
+        handle = self._handles_by_id.get(response_id) if isinstance(response_id, str) else None
+        if handle is not None:
+            handle._on_event(event)
+
+    async def _deliver(self, event: ServerEvent) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._inbound_send.send(event)
+
+    # -- connections ----------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed_by_client:
@@ -435,115 +942,238 @@ class Session:
         reason = self._close_reason or CloseReason(1006, None)
         raise SessionClosed(reason.code, reason.reason)
 
-    async def _connect(self, nursery: trio.Nursery) -> None:
+    @staticmethod
+    def _session_properties(settings: RealtimeSettings) -> SessionProperties:
+        properties = settings.session_properties
+        if is_given(properties):
+            return properties
+        instructions = settings.system_instruction
+        return SessionProperties(
+            instructions=instructions if isinstance(instructions, str) else NOT_GIVEN
+        )
+
+    def _on_sent(self, text: str) -> None:
+        self._counters.events_sent += 1
+        self._counters.bytes_sent += len(text)
+
+    async def _establish(self, *, replay: bool) -> tuple[Link, int]:
+        """Open a connection and configure it: settings, and on a reconnect the conversation."""
+        assert self._nursery is not None
         endpoint = self._endpoint
         headers = await self._credentials.headers(endpoint.azure)
-        headers += list(self._extra_headers.items())
+        link = Link(
+            endpoint=endpoint,
+            headers=headers + list(self._extra_headers.items()),
+            connect_stream=self._connect_stream,
+            max_message_size=self._max_message_size,
+            keepalive=self._keepalive,
+            outbound=self._outbound_receive,
+            on_frame=self._on_frame,
+            on_sent=self._on_sent,
+            resend=self._resend,
+        )
+        self._resend = None
+        state = _LinkState(link)
+        self._link = state
         logger.debug("connecting to %s", endpoint.url)
+        await self._nursery.start(link.run)
         try:
-            self._stream = await self._connect_stream(endpoint.host, endpoint.port, endpoint.tls)
-        except OSError as exc:
-            raise ConnectError(
-                f"cannot connect to {endpoint.host}:{endpoint.port}: {exc}"
-            ) from None
-        self._ws = await open_websocket(
-            nursery, self._stream, endpoint, headers, max_message_size=self._max_message_size
-        )
-        nursery.start_soon(self._receive_loop, self._ws)
-        nursery.start_soon(self._send_loop, self._ws)
-        await self._created.wait()
-        if self.closed:
-            if self._last_error is not None:
-                raise ServerError(self._last_error.error)
-            raise ConnectError(
-                f"the server closed the connection before session.created: {self._close_reason}"
-            )
-        update = session_update_for(NOT_GIVEN, _session_of(self._settings))
-        await self._request(
-            SessionUpdate(session=update or SessionProperties()), "session.update", None
-        )
-        logger.debug("session ready: %s", endpoint.url)
-
-    async def _receive_loop(self, ws: trio_websocket.WebSocketConnection) -> None:
-        counters = self._counters
-        while True:
-            try:
-                message = await ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                self._on_connection_closed(exc.reason)
-                return
-            counters.events_received += 1
-            counters.bytes_received += len(message)
-            if isinstance(message, str):
-                event = decode_server_event(message)
-            else:
-                event = InvalidServerEvent(
-                    type="", raw=message, error="binary frame: the Realtime API sends only text"
+            await link.created.wait()
+            if not state.session_created:
+                if state.last_error is not None:
+                    raise ServerError(state.last_error.error)
+                raise ConnectError(
+                    f"the server closed the connection before session.created: {link.close_reason}"
                 )
-            if isinstance(event, InvalidServerEvent):
-                counters.invalid_events += 1
-                logger.warning("undecodable server frame: %s", event.error)
-            elif isinstance(event, UnknownServerEvent):
-                counters.unknown_events += 1
-            elif isinstance(event, Error):
-                self._last_error = event
-            self._state.apply(event)
-            self._requests.on_server_event(event, ServerError)
-            if isinstance(event, SessionCreated):
-                self._created.set()
-            # If nobody reads any more, keep the state and the requests going.
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self._inbound_send.send(event)
+            update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
+            await self._request(
+                SessionUpdate(session=update or SessionProperties()),
+                "session.update",
+                None,
+                link=link,
+            )
+            replayed = await self._replay(link) if replay else 0
+        except BaseException:
+            self._resend = link.resend
+            link.abort(CloseReason(1006, "setup failed"))
+            raise
+        state.configured = True
+        link.open_gate()
+        logger.debug("session ready: %s", endpoint.url)
+        return link, replayed
 
-    async def _send_loop(self, ws: trio_websocket.WebSocketConnection) -> None:
-        counters = self._counters
-        async with self._outbound_receive:
-            async for text in self._outbound_receive:
-                try:
-                    await ws.send_message(text)
-                except trio_websocket.ConnectionClosed as exc:
-                    counters.unsent_events += 1
-                    self._on_connection_closed(exc.reason)
-                    break
-                counters.events_sent += 1
-                counters.bytes_sent += len(text)
-            counters.unsent_events += self._outbound_receive.statistics().current_buffer_used
+    async def _replay(self, link: Link) -> int:
+        """Re-create the conversation on a new connection; returns how many items."""
+        policy = self._reconnect
+        items = replay_items(
+            self._state.conversation.items, policy.reanchor_note if policy else None
+        )
+        previous: str | None = None
+        for item in items:
+            if isinstance(item, UnknownItem):
+                continue
+            item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
+            event = ConversationItemCreate(
+                item=attrs.evolve(item, id=item_id),
+                previous_item_id=previous if previous is not None else NOT_GIVEN,
+            )
+            await self._request(event, "create", item_id, link=link)
+            previous = item_id
+        return len(items)
 
-    def _on_connection_closed(self, ws_reason: trio_websocket.CloseReason | None) -> None:
-        code = ws_reason.code if ws_reason is not None else 1006
-        reason = ws_reason.reason if ws_reason is not None else None
+    def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
+        policy = self._reconnect
+        expires_at = getattr(event.session, "expires_at", NOT_GIVEN)
+        if policy is None or policy.renew_before_expiry is None or not is_given(expires_at):
+            return
+        if self._nursery is None:
+            return
+        delay = max(0.0, expires_at - time.time() - policy.renew_before_expiry)
+        self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
+
+    async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
+        """Replace a session about to expire, at a turn boundary, so a long call goes on."""
+        await trio.sleep_until(deadline)
+        while self.response_active or self._speaking or self._tools.statistics().running:
+            if state.link.ended.is_set():
+                return
+            await trio.sleep(0.1)
+        if state.link.ended.is_set() or self._closed_by_client:
+            return
+        logger.info("renewing the session before it expires")
+        state.renewing = True
+        await state.link.aclose(self._close_timeout, CloseReason(1000, "renewing the session"))
+
+    async def _supervise(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the first connection, then (with a policy) replace lost ones."""
+        link, _ = await self._establish(replay=False)
+        task_status.started()
+        attempt = 0
+        while True:
+            await link.ended.wait()
+            if self._closed_by_client:
+                return
+            state = self._link
+            assert state is not None
+            reason = link.close_reason or CloseReason(1006, None)
+            self._resend = link.resend
+            if link.healthy:
+                attempt = 0
+            if not self._should_reconnect(state, reason):
+                self._finish(reason)
+                return
+            self._on_connection_lost(reason)
+            new_link, attempt = await self._reconnect_loop(reason, attempt, renewal=state.renewing)
+            if new_link is None:
+                return
+            link = new_link
+
+    def _should_reconnect(self, state: _LinkState, reason: CloseReason) -> bool:
+        policy = self._reconnect
+        if policy is None:
+            return False
+        if state.renewing:
+            return True
+        error = state.last_error
+        if error is not None and is_fatal_error_code(
+            error.error.code if isinstance(error.error.code, str) else None
+        ):
+            return False
+        return policy.should_retry_close(reason.code)
+
+    async def _reconnect_loop(
+        self, reason: CloseReason, attempt: int, *, renewal: bool
+    ) -> tuple[Link | None, int]:
+        policy = self._reconnect
+        assert policy is not None
+        lost_at = trio.current_time()
+        while True:
+            if not renewal:
+                attempt += 1
+                if attempt > policy.max_attempts:
+                    self._finish(reason)
+                    return None, attempt
+                delay = policy.delay(attempt)
+                await self._deliver(
+                    Reconnecting(
+                        attempt=attempt, delay=delay, code=reason.code, reason=reason.reason or ""
+                    )
+                )
+                await trio.sleep(delay)
+            try:
+                with trio.fail_after(self._connect_timeout):
+                    link, replayed = await self._establish(replay=True)
+            except trio.TooSlowError:
+                error: Exception = ConnectTimeout("the new connection took too long")
+            except (
+                ConnectError,
+                ServerError,
+                SessionClosed,
+                ConnectionLost,
+                RequestTimeout,
+            ) as exc:
+                error = exc
+            else:
+                self._counters.reconnects += 1
+                await self._deliver(
+                    Reconnected(
+                        attempt=attempt,
+                        downtime=trio.current_time() - lost_at,
+                        replayed_items=replayed,
+                        renewal=renewal,
+                    )
+                )
+                return link, attempt
+            logger.warning("reconnect attempt %s failed: %s", attempt, error)
+            self._on_connection_lost(reason)
+            if not policy.should_retry_error(error):
+                self._finish(CloseReason(reason.code, f"reconnect failed: {error}"))
+                return None, attempt
+            renewal = False
+
+    def _on_connection_lost(self, reason: CloseReason) -> None:
+        """A connection ended and another will be tried: settle what depended on it."""
+        error = ConnectionLost(f"the connection dropped (code {reason.code}); reconnecting")
+        self._fail_pending(error)
+        self._playback = PlaybackTracker(bytes_per_ms=self._playback.bytes_per_ms)
+        self._metrics.clear_in_progress()
+        self._tools.forget_calls()
+        self._audio.on_clear()
+        self._state.active_response = None
+        self._state.out_of_band_responses.clear()
+        self._speaking = False
+
+    def _fail_pending(self, error: Exception) -> None:
+        self._requests.fail_all(error)
+        for request in self._sequencer.forget_active() + self._sequencer.drop_queued():
+            handle = self._handles.pop(request.tag, None)
+            if handle is not None:
+                handle._fail(error)
+        for handle in self._handles_by_id.values():
+            handle._fail(error)
+        self._handles_by_id.clear()
+
+    def _finish(self, reason: CloseReason) -> None:
+        """The session is over: record why, fail every waiter, end the event stream."""
         if self._close_reason is None:
-            self._close_reason = CloseReason(code, reason)
-            logger.info("connection closed: code %s %s", code, reason or "")
-        self._requests.fail_all(SessionClosed(code, reason))
+            self._close_reason = reason
+            logger.info("session closed: code %s %s", reason.code, reason.reason or "")
+        self._fail_pending(SessionClosed(reason.code, reason.reason))
         self._inbound_send.close()
-        self._created.set()
 
     async def _close(self) -> None:
         """Close within ``close_timeout`` whatever the server does; always release the socket."""
         self._closed_by_client = True
-        self._requests.fail_all(SessionClosed(1000, "closed by the client"))
         self._outbound_send.close()
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            with trio.move_on_after(self._close_timeout):
-                await ws.aclose()
+        state = self._link
+        if state is not None and not state.link.ended.is_set():
+            await state.link.aclose(self._close_timeout, CloseReason(1000, "closed by the client"))
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
+        self._fail_pending(SessionClosed(1000, "closed by the client"))
         self._inbound_send.close()
-        if self._stream is not None:
-            await trio.aclose_forcefully(self._stream)
-
-
-def _session_of(settings: RealtimeSettings) -> SessionProperties:
-    """The session properties the settings ask for (instructions included)."""
-    properties = settings.session_properties
-    if is_given(properties):
-        return properties
-    instructions = settings.system_instruction
-    if isinstance(instructions, str):
-        return SessionProperties(instructions=instructions)
-    return SessionProperties()
 
 
 def _unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -566,6 +1196,15 @@ def _unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group
 
 
+def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
+    if isinstance(tools, ToolRegistry):
+        return tools
+    registry = ToolRegistry()
+    for tool in tools or ():
+        registry.register(tool)
+    return registry
+
+
 @asynccontextmanager
 async def open_session(
     *,
@@ -585,6 +1224,18 @@ async def open_session(
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
     connect_stream: ConnectStream | None = None,
+    reconnect: ReconnectPolicy | None = None,
+    keepalive: Keepalive | None = Keepalive(),  # noqa: B008 - frozen, so sharing it is safe
+    tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None = None,
+    max_tool_concurrency: int = 4,
+    tool_timeout: float | None = 30.0,
+    audio_chunk_ms: int = 20,
+    preroll_ms: int = 500,
+    start_audio_paused: bool = False,
+    start_video_paused: bool = False,
+    video_frame_detail: str = "auto",
+    video_frame_interval: float = 1.0,
+    log_metrics: bool = False,
 ) -> AsyncIterator[Session]:
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
@@ -598,10 +1249,14 @@ async def open_session(
     (:class:`ConnectTimeout` otherwise).
 
     Leaving the block closes the socket within ``close_timeout``, whether the server answers
-    the close or not, and no task outlives it. ``connect_stream`` replaces the TCP/TLS transport
-    (the fake server's in-memory seam); ``ssl_context`` replaces the default verifying context.
+    the close or not, and no task outlives it. ``reconnect`` (a :class:`ReconnectPolicy`)
+    replaces lost connections and replays the conversation; ``keepalive`` pings to notice a
+    dead peer. ``tools`` are run when the model calls them. ``connect_stream`` replaces the
+    TCP/TLS transport (the fake server's in-memory seam); ``ssl_context`` replaces the default
+    verifying context.
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
+    registry = _registry(tools)
     model = store.model if isinstance(store.model, str) else DEFAULT_MODEL
     endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
     if connect_stream is None:
@@ -620,15 +1275,31 @@ async def open_session(
         max_message_size=max_message_size,
         inbound_buffer=inbound_buffer,
         outbound_buffer=outbound_buffer,
+        connect_timeout=connect_timeout,
         close_timeout=close_timeout,
         request_timeout=request_timeout,
+        reconnect=reconnect,
+        keepalive=keepalive,
+        tools=registry,
+        max_tool_concurrency=max_tool_concurrency,
+        tool_timeout=tool_timeout,
+        audio_chunk_ms=audio_chunk_ms,
+        preroll_ms=preroll_ms,
+        start_audio_paused=start_audio_paused,
+        start_video_paused=start_video_paused,
+        video_frame_detail=video_frame_detail,
+        video_frame_interval=video_frame_interval,
+        log_metrics=log_metrics,
     )
+    if len(registry.function_tools()):
+        session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))
     try:
         async with trio.open_nursery() as nursery:
+            session._nursery = nursery
             try:
                 try:
                     with trio.fail_after(connect_timeout):
-                        await session._connect(nursery)
+                        await nursery.start(session._supervise)
                 except trio.TooSlowError:
                     raise ConnectTimeout(
                         f"no session from {endpoint.url} within {connect_timeout} s"
