@@ -20,7 +20,14 @@ import trio_websocket
 
 from ._errors import ConfigurationError, ConnectError, ConnectionRejected
 
-__all__ = ["DEFAULT_URL", "ConnectStream", "Credentials", "Endpoint", "open_websocket"]
+__all__ = [
+    "DEFAULT_URL",
+    "ConnectStream",
+    "Credentials",
+    "Endpoint",
+    "open_websocket",
+    "translate_websocket_error",
+]
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 _AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".ai.azure.com")
@@ -168,10 +175,18 @@ async def open_websocket(
             message_queue_size=1,
             max_message_size=max_message_size,
         )
-    except trio_websocket.ConnectionRejected as exc:
-        response_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
-        raise ConnectionRejected(exc.status_code, response_headers, exc.body or b"") from None
-    except trio_websocket.HandshakeError as exc:
-        raise ConnectError(f"WebSocket handshake with {endpoint.host} failed: {exc}") from None
-    except (OSError, trio.BrokenResourceError) as exc:
-        raise ConnectError(f"connection to {endpoint.host} failed: {exc}") from None
+    except Exception as exc:
+        raise translate_websocket_error(exc, endpoint) from None
+
+
+def translate_websocket_error(exc: BaseException, endpoint: Endpoint) -> BaseException:
+    """trealtime's error for a failure of the connection or of its handshake."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
+        return ConnectionRejected(exc.status_code, headers, exc.body or b"")
+    if isinstance(exc, trio_websocket.HandshakeError):
+        return ConnectError(f"WebSocket handshake with {endpoint.host} failed: {exc}")
+    if isinstance(exc, OSError | trio.BrokenResourceError):
+        cause = exc.__cause__ or exc
+        return ConnectError(f"connection to {endpoint.host} failed: {cause}")
+    return exc
