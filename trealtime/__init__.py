@@ -11,14 +11,28 @@
 from __future__ import annotations
 
 from . import events as events
+from ._audio_input import AudioInputPipeline as AudioInputPipeline
+from ._audio_input import AudioInputStatistics as AudioInputStatistics
 from ._connect import DEFAULT_URL as DEFAULT_URL
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
+from ._images import encode_raw_frame as encode_raw_frame
+from ._images import image_item as image_item
+from ._link import CloseReason as CloseReason
+from ._link import Keepalive as Keepalive
+from ._metrics import MetricsTracker as MetricsTracker
+from ._metrics import ResponseMetrics as ResponseMetrics
+from ._metrics import TokenTotals as TokenTotals
 from ._notgiven import NOT_GIVEN as NOT_GIVEN
 from ._notgiven import NotGiven as NotGiven
 from ._notgiven import is_given as is_given
+from ._playback import Truncation as Truncation
+from ._reconnect import ReconnectPolicy as ReconnectPolicy
+from ._resample import StreamResampler as StreamResampler
+from ._response_handle import ResponseDropped as ResponseDropped
+from ._response_handle import ResponseHandle as ResponseHandle
 from ._session import DEFAULT_MODEL as DEFAULT_MODEL
-from ._session import CloseReason as CloseReason
+from ._session import Interruption as Interruption
 from ._session import Session as Session
 from ._session import SessionStatistics as SessionStatistics
 from ._session import open_session as open_session
@@ -27,6 +41,11 @@ from ._settings import RealtimeSettings as RealtimeSettings
 from ._settings import session_update_for as session_update_for
 from ._state import Conversation as Conversation
 from ._state import SessionState as SessionState
+from ._tool_runner import ToolRunnerStatistics as ToolRunnerStatistics
+from ._tools import ToolArgumentsError as ToolArgumentsError
+from ._tools import ToolRegistry as ToolRegistry
+from ._tools import ToolSpec as ToolSpec
+from ._tools import tool_from_callable as tool_from_callable
 
 __version__ = "0.1.0"
 
@@ -35,18 +54,37 @@ __all__ = sorted(
         "DEFAULT_MODEL",
         "DEFAULT_URL",
         "NOT_GIVEN",
+        "AudioInputPipeline",
+        "AudioInputStatistics",
         "CloseReason",
         "Conversation",
+        "Interruption",
+        "Keepalive",
+        "MetricsTracker",
         "NotGiven",
         "RealtimeSettings",
+        "ReconnectPolicy",
+        "ResponseDropped",
+        "ResponseHandle",
+        "ResponseMetrics",
         "Session",
         "SessionProperties",
         "SessionState",
         "SessionStatistics",
+        "StreamResampler",
+        "TokenTotals",
+        "ToolArgumentsError",
+        "ToolRegistry",
+        "ToolRunnerStatistics",
+        "ToolSpec",
+        "Truncation",
+        "encode_raw_frame",
         "events",
+        "image_item",
         "is_given",
         "open_session",
         "session_update_for",
+        "tool_from_callable",
         *_errors_all,
     }
 )

@@ -1163,13 +1163,20 @@ class Session:
         self._fail_pending(SessionClosed(reason.code, reason.reason))
         self._inbound_send.close()
 
-    async def _close(self) -> None:
-        """Close within ``close_timeout`` whatever the server does; always release the socket."""
+    async def _close(self, *, polite: bool) -> None:
+        """Close within ``close_timeout`` whatever the server does; always release the socket.
+
+        A connection that never became a session (``polite=False``) is dropped at once.
+        """
         self._closed_by_client = True
         self._outbound_send.close()
         state = self._link
         if state is not None and not state.link.ended.is_set():
-            await state.link.aclose(self._close_timeout, CloseReason(1000, "closed by the client"))
+            reason = CloseReason(1000, "closed by the client")
+            if polite:
+                await state.link.aclose(self._close_timeout, reason)
+            else:
+                state.link.abort(reason)
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
@@ -1293,6 +1300,7 @@ async def open_session(
     )
     if len(registry.function_tools()):
         session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))
+    ready = False
     try:
         async with trio.open_nursery() as nursery:
             session._nursery = nursery
@@ -1304,10 +1312,11 @@ async def open_session(
                     raise ConnectTimeout(
                         f"no session from {endpoint.url} within {connect_timeout} s"
                     ) from None
+                ready = True
                 yield session
             finally:
                 with trio.CancelScope(shield=True):
-                    await session._close()
+                    await session._close(polite=ready)
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         error = _unwrap_group(group)

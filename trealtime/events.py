@@ -26,9 +26,19 @@ from ._response_models import *  # noqa: F403
 from ._response_models import __all__ as _response_all
 from ._server_events import *  # noqa: F403
 from ._server_events import __all__ as _server_all
+from ._session_events import *  # noqa: F403
+from ._session_events import __all__ as _session_events_all
 from ._session_models import *  # noqa: F403
 from ._session_models import __all__ as _session_all
 
 __all__ = sorted(
-    {*_client_all, *_codec_all, *_item_all, *_response_all, *_server_all, *_session_all}
+    {
+        *_client_all,
+        *_codec_all,
+        *_item_all,
+        *_response_all,
+        *_server_all,
+        *_session_all,
+        *_session_events_all,
+    }
 )
