@@ -81,6 +81,7 @@ class Link:
         """Set by the session when ``session.created`` arrives (or when the link ends)."""
         self.healthy = False
         """Set by the session once this link has been useful (see ``ReconnectPolicy``)."""
+        self.close_recorded = False
         self.ended = trio.Event()
         self._gate = trio.Event()
         self._ws: trio_websocket.WebSocketConnection | None = None
@@ -214,13 +215,20 @@ class Link:
         self._cancel_scope.cancel()
 
     async def aclose(self, grace: float, reason: CloseReason) -> None:
-        """Close politely, waiting at most ``grace`` seconds for the server's close frame."""
+        """Close politely, waiting at most ``grace`` seconds for the server's close frame.
+
+        The wait ends as soon as the receive loop has seen the server's close: the link then
+        ends and takes trio-websocket's reader with it, so its own close wait must not linger.
+        """
         if self.close_reason is None:
             self.close_reason = reason
         ws = self._ws
-        if ws is not None and not ws.closed:
+        if ws is not None and not ws.closed and not self.ended.is_set():
             with trio.move_on_after(grace):
-                await ws.aclose(reason.code, reason.reason)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(ws.aclose, reason.code, reason.reason)
+                    await self.ended.wait()
+                    nursery.cancel_scope.cancel()
         self._cancel_scope.cancel()
         with trio.move_on_after(grace):
             await self.ended.wait()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import ssl
 import time
@@ -79,6 +80,7 @@ from ._metrics import MetricsTracker, format_metrics
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._playback import PlaybackTracker, Truncation
 from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
+from ._recording import Recorder
 from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
@@ -235,8 +237,10 @@ class Session:
         video_frame_detail: str,
         video_frame_interval: float,
         log_metrics: bool,
+        recorder: Recorder | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._recorder = recorder
         self._credentials = credentials
         self._settings = settings
         self._extra_headers = dict(extra_headers)
@@ -257,6 +261,7 @@ class Session:
             inbound_buffer
         )
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
+        self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
         self._event_counter = 0
         self._nursery: trio.Nursery | None = None
@@ -772,6 +777,8 @@ class Session:
         counters = self._counters
         counters.events_received += 1
         counters.bytes_received += len(message)
+        if self._recorder is not None:
+            self._recorder.frame(trio.current_time() - self._started, "in", message)
         if isinstance(message, str):
             event = decode_server_event(message)
         else:
@@ -955,6 +962,21 @@ class Session:
     def _on_sent(self, text: str) -> None:
         self._counters.events_sent += 1
         self._counters.bytes_sent += len(text)
+        if self._recorder is not None:
+            self._recorder.frame(trio.current_time() - self._started, "out", text)
+
+    def _record_link(self, link: Link | None) -> None:
+        """Write a connect marker, or (for an ended link) a close marker."""
+        if self._recorder is None:
+            return
+        t = trio.current_time() - self._started
+        if link is None:
+            self._recorder.connect(t)
+        elif not link.close_recorded:
+            link.close_recorded = True
+            reason = link.close_reason or CloseReason(1006, None)
+            self._recorder.close(t, reason.code, reason.reason)
+            self._recorder.flush()
 
     async def _establish(self, *, replay: bool) -> tuple[Link, int]:
         """Open a connection and configure it: settings, and on a reconnect the conversation."""
@@ -977,6 +999,7 @@ class Session:
         self._link = state
         logger.debug("connecting to %s", endpoint.url)
         await self._nursery.start(link.run)
+        self._record_link(None)
         try:
             await link.created.wait()
             if not state.session_created:
@@ -1053,6 +1076,7 @@ class Session:
         attempt = 0
         while True:
             await link.ended.wait()
+            self._record_link(link)
             if self._closed_by_client:
                 return
             state = self._link
@@ -1181,6 +1205,10 @@ class Session:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
         self._inbound_send.close()
+        if self._recorder is not None:
+            if state is not None:
+                self._record_link(state.link)
+            self._recorder.finish()
 
 
 def _unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -1243,6 +1271,8 @@ async def open_session(
     video_frame_detail: str = "auto",
     video_frame_interval: float = 1.0,
     log_metrics: bool = False,
+    record: str | os.PathLike[str] | None = None,
+    record_audio: bool = False,
 ) -> AsyncIterator[Session]:
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
@@ -1260,7 +1290,8 @@ async def open_session(
     replaces lost connections and replays the conversation; ``keepalive`` pings to notice a
     dead peer. ``tools`` are run when the model calls them. ``connect_stream`` replaces the
     TCP/TLS transport (the fake server's in-memory seam); ``ssl_context`` replaces the default
-    verifying context.
+    verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
+    elided unless ``record_audio``; credentials never written).
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1297,6 +1328,9 @@ async def open_session(
         video_frame_detail=video_frame_detail,
         video_frame_interval=video_frame_interval,
         log_metrics=log_metrics,
+        recorder=Recorder(record, url=endpoint.url, audio=record_audio, wall_time=time.time())
+        if record is not None
+        else None,
     )
     if len(registry.function_tools()):
         session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))

@@ -1,0 +1,30 @@
+"""``python -m trealtime``: the demo, and tools around it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import _demo
+from ._timeline import print_timeline
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m trealtime", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="one spoken turn against the fake server (or --url)")
+    _demo.add_arguments(demo)
+    replay = commands.add_parser("replay", help="print a recording as a readable timeline")
+    replay.add_argument("file", help="a recording made with open_session(record=...)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    if args.command == "replay":
+        return print_timeline(args.file)
+    return _demo.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
