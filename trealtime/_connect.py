@@ -153,7 +153,42 @@ async def open_tcp_or_tls(
     if not tls:
         return await trio.open_tcp_stream(host, port)
     context = ssl_context or ssl.create_default_context()
-    return await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+    stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
+    # Handshake now: lazily, a bad certificate would surface inside trio-websocket's reader,
+    # which swallows it and leaves the caller waiting for a WebSocket handshake that never comes.
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectError(f"TLS handshake with {host} failed: {exc.__cause__ or exc}") from None
+    return stream
+
+
+class _EndWatch(trio.abc.Stream):
+    """A stream that says when the peer ended it (trio-websocket's reader swallows that)."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.ended = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self.inner.receive_some(max_bytes)
+        except trio.BrokenResourceError:
+            self.ended.set()
+            raise
+        if not data:
+            self.ended.set()
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 async def open_websocket(
@@ -164,19 +199,37 @@ async def open_websocket(
     *,
     max_message_size: int,
 ) -> trio_websocket.WebSocketConnection:
-    """Do the WebSocket handshake over ``stream``, mapping failures to trealtime's errors."""
-    try:
-        return await trio_websocket.wrap_client_stream(
+    """Do the WebSocket handshake over ``stream``, mapping failures to trealtime's errors.
+
+    If the server hangs up before answering, this fails at once with :class:`ConnectError`
+    (trio-websocket alone would wait for the handshake for ever).
+    """
+    watched = _EndWatch(stream)
+    connection: trio_websocket.WebSocketConnection | None = None
+
+    async def handshake(cancel_scope: trio.CancelScope) -> None:
+        nonlocal connection
+        connection = await trio_websocket.wrap_client_stream(
             nursery,
-            stream,  # type: ignore[arg-type]  # annotated SocketStream | SSLStream; any Stream works
+            watched,  # type: ignore[arg-type]  # annotated SocketStream | SSLStream; any Stream works
             endpoint.host,
             endpoint.resource,
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
             message_queue_size=1,
             max_message_size=max_message_size,
         )
+        cancel_scope.cancel()
+
+    try:
+        async with trio.open_nursery() as waiting:
+            waiting.start_soon(handshake, waiting.cancel_scope)
+            await watched.ended.wait()
+            waiting.cancel_scope.cancel()
     except Exception as exc:
         raise translate_websocket_error(exc, endpoint) from None
+    if connection is None:
+        raise ConnectError(f"{endpoint.host} closed the connection during the WebSocket handshake")
+    return connection
 
 
 def translate_websocket_error(exc: BaseException, endpoint: Endpoint) -> BaseException:
