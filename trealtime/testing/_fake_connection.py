@@ -1,0 +1,293 @@
+"""One accepted connection of the fake server: its tasks, its record, and its scripting handle.
+
+Three kinds of task run per connection, in one nursery: the reader (decodes every client frame
+and feeds it to the sans-IO :class:`FakeSession`), the writer (the only task that writes to the
+socket, draining an unbounded outbox in order), and one driver per response in progress (which
+paces the response's deltas). Everything is queued synchronously as it is produced, so the wire
+order is always the order in which the protocol state produced the events.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import socket
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import orjson
+import trio
+import trio.lowlevel
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from ..events import ClientEvent, Error, ServerEvent, encode_server_event
+from ._fake_errors import ClientError
+from ._fake_responses import ResponseStream
+from ._fake_session import FakeSession
+
+__all__ = ["FakeConnection", "Recorder"]
+
+E = TypeVar("E", bound=ClientEvent)
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's close frame
+
+
+class Recorder:
+    """An append-only record of client events that tasks can wait on."""
+
+    def __init__(self) -> None:
+        self.events: list[ClientEvent] = []
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def append(self, event: ClientEvent) -> None:
+        """Record an event and wake the waiters."""
+        self.events.append(event)
+        self._lot.unpark_all()
+
+    async def wait_for(self, cls: type[E], predicate: Callable[[E], bool] | None = None) -> E:
+        """The first event (recorded or still to come) of type ``cls`` satisfying ``predicate``."""
+        index = 0
+        while True:
+            for event in self.events[index:]:
+                if isinstance(event, cls) and (predicate is None or predicate(event)):
+                    return event
+            index = len(self.events)
+            await self._lot.park()
+
+
+@attrs.define
+class _Frame:
+    data: str | bytes
+    written: trio.Event | None = None
+    failed: ConnectionClosed | None = None
+
+
+class _Outbox:
+    """An unbounded FIFO of frames; ``put`` never blocks, so ordering is decided at production."""
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[_Frame] = collections.deque()
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def put(self, frame: _Frame) -> None:
+        self._queue.append(frame)
+        self._lot.unpark_all()
+
+    async def get(self) -> _Frame:
+        while not self._queue:
+            await self._lot.park()
+        frame = self._queue.popleft()
+        self._lot.unpark_all()
+        return frame
+
+    async def wait_empty(self) -> None:
+        while self._queue:
+            await self._lot.park()
+
+    def fail_all(self, error: ConnectionClosed) -> None:
+        while self._queue:
+            frame = self._queue.popleft()
+            frame.failed = error
+            if frame.written is not None:
+                frame.written.set()
+
+
+class FakeConnection:
+    """A client connected to the fake server.
+
+    ``received`` holds every client event in arrival order (decoded and typed; frames that do not
+    decode appear as ``UnknownClientEvent``/``InvalidClientEvent``), ``frames`` the raw frames,
+    ``sent`` every frame the server sent. ``state`` is the protocol state (session config,
+    conversation) for assertions. ``model``, ``path`` and ``headers`` describe the handshake.
+    """
+
+    def __init__(
+        self,
+        *,
+        websocket: WebSocketConnection,
+        stream: trio.abc.Stream,
+        state: FakeSession,
+        new_id: Callable[[str], str],
+        server_record: Recorder,
+        realtime: Callable[[], bool],
+        session_seconds: float | None,
+        path: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        self.state = state
+        self.path = path
+        self.headers = dict(headers)
+        self.frames: list[str | bytes] = []
+        self.sent: list[str | bytes] = []
+        self._record = Recorder()
+        self._server_record = server_record
+        self._websocket = websocket
+        self._stream = stream
+        self._new_id = new_id
+        self._realtime = realtime
+        self._session_seconds = session_seconds
+        self._outbox = _Outbox()
+        self._wakers: dict[ResponseStream, trio.Event] = {}
+        self._closed = trio.Event()
+        self._closing = False
+        self._close_done = trio.Event()
+
+    @property
+    def received(self) -> list[ClientEvent]:
+        """Every client event received on this connection, in order."""
+        return self._record.events
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended."""
+        return self._closed.is_set()
+
+    async def wait_for_client_event(
+        self, cls: type[E], predicate: Callable[[E], bool] | None = None
+    ) -> E:
+        """The first event of type ``cls`` (already received or still to come) matching."""
+        return await self._record.wait_for(cls, predicate)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has ended."""
+        await self._closed.wait()
+
+    async def send_event(self, event: ServerEvent | Mapping[str, Any]) -> None:
+        """Send a server event (typed, or a JSON-ready dict) now, after anything queued.
+
+        A missing ``event_id`` is filled in. Raises ``ConnectionClosed`` if the connection
+        ended before the frame was written.
+        """
+        if isinstance(event, ServerEvent):
+            text = self._encode(event)
+        else:
+            body = {"event_id": self._new_id("event"), **event}
+            text = orjson.dumps(body).decode()
+        await self.send_raw(text)
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send one WebSocket frame exactly as given (text or binary), after anything queued."""
+        frame = _Frame(data, written=trio.Event())
+        self._outbox.put(frame)
+        assert frame.written is not None
+        await frame.written.wait()
+        if frame.failed is not None:
+            raise frame.failed
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close with a WebSocket close frame (``code``, ``reason``) and end the connection.
+
+        Waits (at most 2 s) for the client's close frame, then closes the transport.
+        """
+        self._closing = True
+        try:
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                await self._websocket.aclose(code, reason)
+        finally:
+            await self._abort_stream()
+            self._close_done.set()
+
+    async def abort(self, *, reset: bool = False) -> None:
+        """Drop the transport without a close frame (``reset``: send a TCP RST, not a FIN)."""
+        if reset and isinstance(self._stream, trio.SocketStream):
+            self._stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self._abort_stream()
+
+    async def _abort_stream(self) -> None:
+        await trio.aclose_forcefully(self._stream)
+
+    # -- the connection's tasks ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until the client leaves or the connection is closed."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write)
+                if self._session_seconds is not None:
+                    nursery.start_soon(self._expire, self._session_seconds)
+                self._put(self.state.open())
+                await self._read(nursery)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._closed.set()
+            self._outbox.fail_all(ConnectionClosed(self._websocket.closed))
+
+    async def _read(self, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                data = await self._websocket.get_message()
+            except ConnectionClosed:
+                if self._closing:  # our close: keep the connection up for the close handshake
+                    await self._close_done.wait()
+                return
+            self.frames.append(data)
+            event, events = self.state.receive(data)
+            self._record.append(event)
+            self._server_record.append(event)
+            self._put(events)
+            for stream, waker in self._wakers.items():
+                if stream.done:
+                    waker.set()
+            for stream in self.state.take_started():
+                self._wakers[stream] = trio.Event()
+                nursery.start_soon(self._drive, stream)
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._outbox.get()
+            try:
+                await self._websocket.send_message(frame.data)
+            except ConnectionClosed as exc:
+                frame.failed = exc
+                self._outbox.fail_all(exc)
+            else:
+                self.sent.append(frame.data)
+            if frame.written is not None:
+                frame.written.set()
+
+    async def _drive(self, stream: ResponseStream) -> None:
+        """Stream a response's deltas: paced in real time, or as fast as the socket takes them."""
+        waker = self._wakers[stream]
+        started = trio.current_time()
+        audio_ms = 0
+        try:
+            while not stream.done:
+                step = stream.step()
+                if step is None:
+                    self._put(stream.finish())
+                    return
+                self._put(step.events)
+                audio_ms += step.audio_ms
+                if self._realtime():
+                    with trio.move_on_at(started + audio_ms / 1000):
+                        await waker.wait()
+                else:
+                    await self._outbox.wait_empty()
+                    await trio.lowlevel.checkpoint()
+        finally:
+            del self._wakers[stream]
+
+    async def _expire(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        minutes = math.ceil(seconds / 60)
+        error = ClientError(
+            f"Your session hit the maximum duration of {minutes} minutes.", code="session_expired"
+        )
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await self.send_event(Error(error=error.detail()))
+            except ConnectionClosed:
+                if self._closing:  # our close: keep the connection up for the close handshake
+                    await self._close_done.wait()
+                return
+        await self.close(1001, "session expired")
+
+    def _put(self, events: list[ServerEvent]) -> None:
+        for event in events:
+            self._outbox.put(_Frame(self._encode(event)))
+
+    def _encode(self, event: ServerEvent) -> str:
+        if not event.event_id:
+            event = attrs.evolve(event, event_id=self._new_id("event"))
+        return encode_server_event(event)

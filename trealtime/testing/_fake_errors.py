@@ -1,0 +1,84 @@
+"""The errors the fake server reports, worded like the real API's.
+
+Handlers raise :class:`ClientError`; the connection turns it into an ``error`` event carrying the
+client's ``event_id``. Codes and messages follow the protocol reference (§8.1); where the real
+wording has not been observed publicly the message only explains the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .._notgiven import NOT_GIVEN, NotGiven
+from ..events import ErrorDetail
+
+__all__ = [
+    "ClientError",
+    "invalid_type",
+    "invalid_value",
+    "missing_parameter",
+    "unknown_parameter",
+]
+
+
+class ClientError(Exception):
+    """A client mistake, reported as an ``error`` event; the session carries on."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+        self.type = type
+
+    def detail(self, event_id: str | NotGiven = NOT_GIVEN) -> ErrorDetail:
+        """The ``error`` body, naming the client event that caused it (``None`` if it had none)."""
+        return ErrorDetail(
+            type=self.type,
+            code=self.code,
+            message=self.message,
+            param=self.param,
+            event_id=event_id if isinstance(event_id, str) else None,
+        )
+
+
+def _quote_list(values: Iterable[object]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def unknown_parameter(param: str) -> ClientError:
+    """A key the API does not know (for example a beta field sent to GA)."""
+    return ClientError(f"Unknown parameter: '{param}'.", code="unknown_parameter", param=param)
+
+
+def missing_parameter(param: str) -> ClientError:
+    """A required key is absent."""
+    return ClientError(
+        f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param
+    )
+
+
+def invalid_type(param: str, expected: str, got: str) -> ClientError:
+    """A value of the wrong JSON type."""
+    return ClientError(
+        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+        code="invalid_type",
+        param=param,
+    )
+
+
+def invalid_value(param: str, value: object, supported: Iterable[object] = ()) -> ClientError:
+    """A value outside the allowed set or range."""
+    choices = list(supported)
+    tail = f" Supported values are: {_quote_list(choices)}." if choices else ""
+    return ClientError(f"Invalid value: '{value}'.{tail}", code="invalid_value", param=param)

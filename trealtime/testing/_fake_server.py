@@ -1,0 +1,362 @@
+"""The fake Realtime server: transport (TCP or in-memory), handshake, and the scripting API.
+
+Both variants hand every incoming byte stream to the same handler: it wraps the stream in a
+server-side WebSocket, checks the handshake like the real endpoint (path, API key), reads
+``model`` and ``intent`` from the query, then serves the connection with a
+:class:`FakeConnection`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict, TypeVar, Unpack
+
+import attrs
+import orjson
+import trio
+import trio.testing
+from trio_websocket import WebSocketRequest, wrap_server_stream
+
+from ..events import ClientEvent, ServerEvent
+from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._fake_ids import IdFactory
+from ._fake_script import (
+    DEFAULT_TRANSCRIPT,
+    ReplyFunction,
+    Rule,
+    Script,
+    ToolCall,
+    TranscriptFunction,
+    default_reply,
+)
+from ._fake_session import SESSION_SECONDS, FakeSession
+
+__all__ = ["FakeRealtimeServer", "FakeServerOptions", "Handshake"]
+
+E = TypeVar("E", bound=ClientEvent)
+DEFAULT_API_KEY = "sk-test-fake"
+IN_MEMORY_URL = "ws://fake-realtime.invalid/v1/realtime"
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+_KEY_PROTOCOL = "openai-insecure-api-key."
+_BETA_PROTOCOL = "openai-beta.realtime-v1"
+
+
+class FakeServerOptions(TypedDict, total=False):
+    """Keyword options of :meth:`FakeRealtimeServer.serve` and ``serve_in_memory``.
+
+    - ``api_key``: the key the server accepts (default ``"sk-test-fake"``).
+    - ``reply``: the assistant's words, fixed or decided from the conversation
+      (default :func:`default_reply`).
+    - ``transcript``: what user audio "says", fixed or computed from its bytes
+      (default ``"(inaudible)"``).
+    - ``realtime``: pace output audio in real time (default ``False``: as fast as the client
+      reads).
+    - ``audio_chunk_ms``: milliseconds of audio per ``response.output_audio.delta`` (default 100).
+    - ``reject_handshake``: answer every handshake with this HTTP status (default ``None``).
+    - ``session_seconds``: session length before ``session_expired`` and close 1001
+      (default 3600; ``None``: never).
+    - ``seed``: seed of the generated ids (default 0).
+    """
+
+    api_key: str
+    reply: str | ReplyFunction
+    transcript: str | TranscriptFunction
+    realtime: bool
+    audio_chunk_ms: int
+    reject_handshake: int | None
+    session_seconds: float | None
+    seed: int
+
+
+@attrs.frozen
+class Handshake:
+    """A WebSocket handshake the server saw, and the HTTP status it answered (101: accepted)."""
+
+    path: str
+    headers: dict[str, str]
+    subprotocols: tuple[str, ...]
+    status: int
+
+
+def _error_body(message: str, code: str | None = None) -> bytes:
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    return orjson.dumps({"error": error})
+
+
+def _mask(key: str) -> str:
+    return key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 8 else "*" * len(key)
+
+
+class FakeRealtimeServer:
+    """A fake OpenAI Realtime server (GA protocol) for tests.
+
+    Start it with :meth:`serve` (a real WebSocket server on ``127.0.0.1``) or
+    :meth:`serve_in_memory` (in-memory streams, for ``autojump_clock``). Both give ``url``,
+    ``api_key`` and :meth:`connect_stream`. The options (attributes of the same names) may be
+    changed while it runs; new connections and new responses see the change.
+    """
+
+    def __init__(self, *, url: str, port: int | None, **options: Unpack[FakeServerOptions]) -> None:
+        self.url = url
+        self.api_key = options.get("api_key", DEFAULT_API_KEY)
+        self.realtime = options.get("realtime", False)
+        self.audio_chunk_ms = options.get("audio_chunk_ms", 100)
+        self.reject_handshake = options.get("reject_handshake")
+        self.session_seconds = options.get("session_seconds", SESSION_SECONDS)
+        self.connections: list[FakeConnection] = []
+        """Every accepted connection, in order (closed ones stay)."""
+        self.handshakes: list[Handshake] = []
+        """Every handshake attempt, accepted or rejected, in order."""
+        self._port = port
+        self._seed = options.get("seed", 0)
+        self._script = Script(
+            reply=options.get("reply", default_reply),
+            transcript=options.get("transcript", DEFAULT_TRANSCRIPT),
+        )
+        self._record = Recorder()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._handed_out = 0
+        self._nursery: trio.Nursery | None = None
+
+    # -- starting --------------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def serve(cls, **options: Unpack[FakeServerOptions]) -> AsyncIterator[FakeRealtimeServer]:
+        """Serve on ``127.0.0.1`` at an ephemeral port: ``ws://127.0.0.1:<port>/v1/realtime``.
+
+        On exit, open connections are closed with 1001 and every socket is released.
+        """
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port: int = listeners[0].socket.getsockname()[1]
+        server = cls(url=f"ws://127.0.0.1:{port}/v1/realtime", port=port, **options)
+        async with server._running() as nursery:
+            await nursery.start(trio.serve_listeners, server._handle_stream, listeners)
+            yield server
+
+    @classmethod
+    @asynccontextmanager
+    async def serve_in_memory(
+        cls, **options: Unpack[FakeServerOptions]
+    ) -> AsyncIterator[FakeRealtimeServer]:
+        """Serve over in-memory streams (``url``: ``ws://fake-realtime.invalid/v1/realtime``)."""
+        server = cls(url=IN_MEMORY_URL, port=None, **options)
+        async with server._running():
+            yield server
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[trio.Nursery]:
+        # The caller's exception is re-raised after the nursery, so it is not wrapped in a group.
+        failure: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                yield nursery
+            except BaseException as exc:
+                failure = exc
+            with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                await self._close_all(1001, "server shutting down")
+            nursery.cancel_scope.cancel()
+        self._nursery = None
+        if failure is not None:
+            raise failure
+
+    async def connect_stream(self, host: str, port: int, tls: bool) -> trio.abc.Stream:
+        """A new byte stream to this server (the arguments are ignored).
+
+        TCP: a socket to the server's port. In memory: one half of a stream pair whose other
+        half the server starts serving.
+        """
+        if self._port is not None:
+            return await trio.open_tcp_stream("127.0.0.1", self._port)
+        if self._nursery is None:
+            raise RuntimeError("the fake server is not running")
+        client, server_half = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(self._handle_stream, server_half)
+        return client
+
+    # -- scripting -------------------------------------------------------------------------------
+
+    @property
+    def reply(self) -> str | ReplyFunction:
+        """The assistant's words when no rule applies: a text, or a function of the context."""
+        return self._script.reply
+
+    @reply.setter
+    def reply(self, value: str | ReplyFunction) -> None:
+        self._script.reply = value
+
+    @property
+    def transcript(self) -> str | TranscriptFunction:
+        """What committed user audio "says": a text, or a function of the audio bytes."""
+        return self._script.transcript
+
+    @transcript.setter
+    def transcript(self, value: str | TranscriptFunction) -> None:
+        self._script.transcript = value
+
+    def on_user_text(
+        self,
+        pattern: str | re.Pattern[str],
+        *,
+        call: ToolCall | None = None,
+        reply: str | None = None,
+    ) -> Rule:
+        """When the user's latest text or transcript matches ``pattern``, ``call`` or ``reply``.
+
+        A call happens only if the response offers a function tool of that name. The next
+        response (after the client's ``function_call_output`` and ``response.create``) is a
+        normal reply; the default reply reports the function's output.
+        """
+        return self._script.on_user_text(pattern, call=call, reply=reply)
+
+    @property
+    def received(self) -> list[ClientEvent]:
+        """Every client event received on any connection, in arrival order."""
+        return self._record.events
+
+    async def wait_for_client_event(
+        self, cls: type[E], predicate: Callable[[E], bool] | None = None
+    ) -> E:
+        """The first client event of type ``cls`` (already received or still to come) matching."""
+        return await self._record.wait_for(cls, predicate)
+
+    async def wait_for_connection(self) -> FakeConnection:
+        """The next connection not yet returned by this method (waits for it to open)."""
+        while self._handed_out >= len(self.connections):
+            await self._lot.park()
+        self._handed_out += 1
+        return self.connections[self._handed_out - 1]
+
+    async def send_event(self, event: ServerEvent | Mapping[str, Any]) -> None:
+        """Send an event to the most recent open connection (see ``FakeConnection.send_event``)."""
+        await self._current().send_event(event)
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send a raw frame to the most recent open connection."""
+        await self._current().send_raw(data)
+
+    def _current(self) -> FakeConnection:
+        for connection in reversed(self.connections):
+            if not connection.closed:
+                return connection
+        raise RuntimeError("no client is connected to the fake server")
+
+    # -- connections -----------------------------------------------------------------------------
+
+    async def _handle_stream(self, stream: trio.abc.Stream) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._serve_websocket(nursery, stream)
+                nursery.cancel_scope.cancel()
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream) -> None:
+        connection: FakeConnection | None = None
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            request = await wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
+            connection = await self._handshake(request, stream)
+        if connection is not None:
+            await connection.run()
+
+    async def _close_all(self, code: int, reason: str) -> None:
+        # Before cancelling: the WebSocket reader tasks must run to complete the close handshake.
+        async with trio.open_nursery() as nursery:
+            for connection in self.connections:
+                if not connection.closed:
+                    nursery.start_soon(connection.close, code, reason)
+
+    async def _handshake(
+        self, request: WebSocketRequest, stream: trio.abc.Stream
+    ) -> FakeConnection | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+        protocols = request.proposed_subprotocols
+        url = urllib.parse.urlsplit(request.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        status, body = self._check(url.path, headers, protocols, query)
+        self.handshakes.append(Handshake(request.path, headers, protocols, status))
+        if status != 101:
+            content_type = [(b"content-type", b"application/json")]
+            await request.reject(status, extra_headers=content_type, body=body)
+            return None
+        websocket = await request.accept(
+            subprotocol="realtime" if "realtime" in protocols else None
+        )
+        ids = IdFactory(f"{self._seed}:{len(self.connections)}")
+        state = FakeSession(
+            script=self._script,
+            new_id=ids.new,
+            model=query.get("model") or query.get("deployment") or "gpt-realtime",
+            kind="transcription" if query.get("intent") == "transcription" else "realtime",
+            now=time.time(),
+            chunk_ms=self.audio_chunk_ms,
+            seed=self._seed,
+        )
+        connection = FakeConnection(
+            websocket=websocket,
+            stream=stream,
+            state=state,
+            new_id=ids.new,
+            server_record=self._record,
+            realtime=lambda: self.realtime,
+            session_seconds=self.session_seconds,
+            path=request.path,
+            headers=headers,
+        )
+        self.connections.append(connection)
+        self._lot.unpark_all()
+        return connection
+
+    def _check(
+        self,
+        path: str,
+        headers: Mapping[str, str],
+        protocols: tuple[str, ...],
+        query: Mapping[str, str],
+    ) -> tuple[int, bytes]:
+        """The HTTP status for a handshake (101 to accept) and the JSON body of a rejection."""
+        if self.reject_handshake is not None:
+            message = (
+                f"Handshake rejected by the fake server (reject_handshake={self.reject_handshake})."
+            )
+            return self.reject_handshake, _error_body(message)
+        if not path.endswith("/realtime"):
+            return 404, _error_body(f"Invalid URL (GET {path})")
+        if "realtime=v1" in headers.get("openai-beta", "") or _BETA_PROTOCOL in protocols:
+            return 400, _error_body("The fake server speaks only the GA protocol, not the beta.")
+        if "call_id" in query:
+            return 400, _error_body("The fake server does not emulate sideband (call_id) sessions.")
+        key = self._presented_key(headers, protocols, query)
+        if key is None:
+            return 401, _error_body(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        if key != self.api_key:
+            return 401, _error_body(
+                f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+        return 101, b""
+
+    @staticmethod
+    def _presented_key(
+        headers: Mapping[str, str], protocols: tuple[str, ...], query: Mapping[str, str]
+    ) -> str | None:
+        """The key from ``Authorization: Bearer``, Azure's ``api-key``, or the subprotocol."""
+        scheme, _, credential = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            return credential.strip()
+        if "api-key" in headers:
+            return headers["api-key"]
+        for protocol in protocols:
+            if protocol.startswith(_KEY_PROTOCOL):
+                return protocol.removeprefix(_KEY_PROTOCOL)
+        return query.get("api-key")
