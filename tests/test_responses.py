@@ -98,17 +98,21 @@ def test_interruption_drops_what_is_owed() -> None:
     assert to_send == []
 
 
-def test_server_that_drops_metadata_cannot_stall_the_queue() -> None:
+def test_a_request_never_created_expires_and_releases_the_queue() -> None:
+    """A server that drops metadata (or a lost frame) cannot stall the queue: the session
+    expires the request after its timeout. An untagged response is never taken for ours."""
     seq = ResponseSequencer()
     first, second = request("a"), request("b")
     seq.submit(first)
     seq.submit(second)
-    created = server_response(first, echo=False)
-    assert seq.on_created(created) is first
-    done_for, to_send = seq.on_done(
-        Response(id=created.id, status="completed", conversation_id="conv_1")
-    )
-    assert done_for is first and to_send == [second]
+    untagged = server_response(first, echo=False)
+    assert seq.on_created(untagged) is None
+    assert state_of(first) == "sent" and seq.in_flight is first
+    done = Response(id=untagged.id, status="completed", conversation_id="conv_1")
+    assert seq.on_done(done) == (None, [])  # still waiting for ours: nothing released
+    assert seq.expire(first) == [second]
+    assert state_of(first) == "failed" and seq.in_flight is second
+    assert seq.expire(first) == []  # only a request still waiting can expire
 
 
 def test_the_tag_goes_into_metadata_next_to_the_callers() -> None:

@@ -103,7 +103,7 @@ async def test_request_timeout_when_the_server_stops_answering(
 ) -> None:
     transport = Transport(server)
     async with session_for(server, transport, request_timeout=3.0, keepalive=None) as session:
-        item = await session.send_text("hello")
+        item = await session.send_text("hello", respond=False)
         assert isinstance(item.id, str)
         transport.hang()
         start = trio.current_time()
@@ -221,7 +221,7 @@ async def test_waiters_of_a_lost_connection_get_connection_lost(
 ) -> None:
     transport = Transport(server)
     async with session_for(server, transport, reconnect=POLICY, keepalive=None) as session:
-        item = await session.send_text("keep me")
+        item = await session.send_text("keep me", respond=False)
         assert isinstance(item.id, str)
         item_id = item.id
         transport.hang()
@@ -278,7 +278,7 @@ async def test_reconnect_gives_up_after_max_attempts(
         assert attempts == [1, 2, 3]
         assert session.close_reason is not None and session.close_reason.code == 1012
         with pytest.raises(trealtime.SessionClosed):
-            await session.send_text("anyone?")
+            await session.send_text("anyone?", respond=False)
 
 
 async def test_a_rejected_key_on_reconnect_is_fatal(

@@ -105,7 +105,7 @@ async def test_audio_helpers_commit_clear_and_the_100ms_guard(server: FakeRealti
 async def test_item_helpers_keep_the_mirror_in_order(server: FakeRealtimeServer) -> None:
     with trio.fail_after(5):
         async with open_against(server) as session:
-            second = await session.send_text("second")
+            second = await session.send_text("second", respond=False)
             first = await session.create_item(
                 events.MessageItem.user_text("first"), previous_item_id="root"
             )
@@ -169,7 +169,9 @@ async def test_rejected_update_raises_and_leaves_settings_alone(
             assert caught.value.code == "invalid_value"
             assert session.settings == before
             # One error never ends the session.
-            assert isinstance(await session.send_text("still here"), events.MessageItem)
+            assert isinstance(
+                await session.send_text("still here", respond=False), events.MessageItem
+            )
 
 
 async def test_errors_for_unknown_items_are_correlated(server: FakeRealtimeServer) -> None:
@@ -192,7 +194,7 @@ async def test_concurrent_retrievals_share_one_request(server: FakeRealtimeServe
     results: list[events.Item] = []
     with trio.fail_after(5):
         async with open_against(server) as session:
-            item = await session.send_text("share me")
+            item = await session.send_text("share me", respond=False)
             assert isinstance(item.id, str)
             item_id = item.id
 
@@ -298,7 +300,7 @@ async def test_server_close_ends_iteration_and_later_sends_raise(
                 await session.append_audio(b"\x00\x00")
             assert caught.value.code == 4000
             with pytest.raises(trealtime.SessionClosed):
-                await session.send_text("anyone?")
+                await session.send_text("anyone?", respond=False)
 
 
 async def test_dropped_transport_fails_waiters_with_session_closed(
@@ -311,7 +313,7 @@ async def test_dropped_transport_fails_waiters_with_session_closed(
 
             async def keep_talking() -> None:
                 for _ in range(100):
-                    await session.send_text("hello?")
+                    await session.send_text("hello?", respond=False)
                     await trio.sleep(0.01)
 
             with pytest.raises(trealtime.SessionClosed) as caught:

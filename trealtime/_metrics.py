@@ -174,8 +174,16 @@ class MetricsTracker:
             del self._requests[next(iter(self._requests))]
 
     def on_response_created(self, response_id: str, now: float, *, tag: str | None = None) -> None:
-        """A ``response.created`` arrived; ``tag`` is our request's tag found in its metadata."""
-        self._in_progress[response_id] = self._start(now, tag)
+        """A ``response.created`` arrived; ``tag`` is our request's tag found in its metadata.
+
+        Output that arrived before it (events can overtake each other) already opened the
+        response's record, which is kept; only our own request's send time may refine its start.
+        """
+        record = self._in_progress.get(response_id)
+        if record is None:
+            self._in_progress[response_id] = self._start(now, tag)
+        elif tag is not None and tag in self._requests:
+            record.start, record.started_from = self._requests.pop(tag), "response.create"
 
     def on_output_audio(self, response_id: str, nbytes: int, now: float) -> None:
         """A ``response.output_audio.delta`` of ``nbytes`` decoded bytes arrived."""

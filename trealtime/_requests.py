@@ -43,6 +43,8 @@ class PendingRequest:
     reply: ServerEvent | None = None
     error: Exception | None = None
     done: bool = False
+    waiters: int = 0
+    """Callers waiting on it (a retrieval or a cancellation may be shared)."""
 
     def finish(self, reply: ServerEvent | None = None, error: Exception | None = None) -> None:
         """Record the outcome and notify the waiter (only the first outcome counts)."""

@@ -8,7 +8,9 @@ interruption drops what was queued. Out-of-band responses (``conversation: "none
 parallel and are never queued.
 
 Our requests are recognised in ``response.created`` by a tag in the response's ``metadata``,
-which the server echoes; responses without our tag were created by the server (VAD).
+which the server echoes; responses without our tag were created by the server (VAD). A request
+that is never answered (a server that drops metadata, or a lost frame) is expired by the
+session after its request timeout, so the queue cannot stall.
 """
 
 from __future__ import annotations
@@ -75,14 +77,16 @@ class ResponseSequencer:
     _active_id: str | None = None
     """The default-conversation response in progress (ours or the server's)."""
     _requests: dict[str, ResponseRequest] = attrs.field(factory=dict)
-    _tags_echoed: bool = False
-    """Whether this server echoes ``metadata``; until it has, untagged responses are matched
-    to the request in flight (so a server that drops metadata cannot stall the queue)."""
 
     @property
     def response_active(self) -> bool:
         """Whether a default-conversation response is running or about to."""
         return self._active_id is not None or self._in_flight is not None
+
+    @property
+    def in_flight(self) -> ResponseRequest | None:
+        """The default-conversation request sent and not yet seen in ``response.created``."""
+        return self._in_flight
 
     @property
     def queued(self) -> int:
@@ -114,11 +118,7 @@ class ResponseSequencer:
 
     def on_created(self, response: Response) -> ResponseRequest | None:
         """``response.created`` arrived; returns our request for it, if it was ours."""
-        tag = request_tag(response)
-        self._tags_echoed = self._tags_echoed or tag is not None
-        request = self._requests.get(tag or "")
-        if request is None and not self._tags_echoed and response.conversation_id is not None:
-            request = self._in_flight
+        request = self._requests.get(request_tag(response) or "")
         if request is not None:
             request.state, request.response = "created", response
         if response.conversation_id is not None:
@@ -156,7 +156,7 @@ class ResponseSequencer:
         if self._in_flight is request:
             self._in_flight = None
         if busy and not request.out_of_band:
-            request.state = "queued"
+            request.state, request.response = "queued", None
             self._queue.appendleft(request)
             if self._active_id is None:
                 self._active_id = ""  # the server's response we did not see created yet
@@ -164,6 +164,19 @@ class ResponseSequencer:
         request.state = "failed"
         self._requests.pop(request.tag, None)
         return False, self._release()
+
+    def expire(self, request: ResponseRequest) -> list[ResponseRequest]:
+        """``request`` was sent but never created in time: give up on it; returns what to send.
+
+        Does nothing (returns ``[]``) unless it is still waiting for its ``response.created``.
+        """
+        if request.state != "sent":
+            return []
+        request.state = "failed"
+        self._requests.pop(request.tag, None)
+        if self._in_flight is request:
+            self._in_flight = None
+        return self._release()
 
     def drop_queued(self) -> list[ResponseRequest]:
         """An interruption: forget the responses that were owed."""

@@ -62,6 +62,7 @@ from ._errors import (
     ConnectionLost,
     ConnectTimeout,
     LocalProtocolError,
+    RealtimeError,
     RequestTimeout,
     ServerError,
     SessionClosed,
@@ -452,8 +453,9 @@ class Session:
         """Drop the buffered input audio; returns when the server confirmed."""
         await self._request(InputAudioBufferClear(), "clear", None)
 
-    async def send_text(self, text: str, *, respond: bool = False) -> Item:
-        """Add a user text message (and ask for a response if ``respond``); returns the item."""
+    async def send_text(self, text: str, *, respond: bool = True) -> Item:
+        """A typed user turn: add a user text message and ask for a response (unless
+        ``respond=False``, which only adds the message); returns the confirmed item."""
         item = await self.create_item(MessageItem.user_text(text))
         if respond:
             await self.create_response()
@@ -461,9 +463,10 @@ class Session:
 
     async def send_image(self, image: bytes, *, detail: str | None = None) -> Item | None:
         """Add a JPEG or PNG image as a user message; None if paused or rate-limited."""
+        item = image_item(image, detail=detail or self._images.detail)  # validate first
         if not self._images.accept(trio.current_time()):
             return None
-        return await self.create_item(image_item(image, detail=detail or self._images.detail))
+        return await self.create_item(item)
 
     async def send_video_frame(
         self, pixels: bytes, size: tuple[int, int], mode: str = "RGB"
@@ -514,13 +517,9 @@ class Session:
 
     async def retrieve_item(self, item_id: str) -> Item:
         """The server's copy of an item, audio included. Concurrent calls share one request."""
-        existing = self._requests.find("retrieve", item_id)
-        if existing is not None:
-            reply = await self._wait(existing)
-        else:
-            reply = await self._request(
-                ConversationItemRetrieve(item_id=item_id), "retrieve", item_id
-            )
+        reply = await self._shared_request(
+            ConversationItemRetrieve(item_id=item_id), "retrieve", item_id
+        )
         assert isinstance(reply, ConversationItemRetrieved)
         return reply.item
 
@@ -568,9 +567,13 @@ class Session:
         ``response.cancel`` is only sent when a response is running, so the server never
         answers ``response_cancel_not_active``.
         """
-        if not is_given(response_id) and self._state.active_response is None:
-            return False
-        await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
+        active = self._state.active_response
+        if not is_given(response_id):
+            if active is None or not is_given(active.id):
+                return False
+            response_id = active.id
+        if self._requests.find("response.done", response_id) is None:
+            await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
         return True
 
     async def clear_output_audio(self) -> None:
@@ -621,22 +624,21 @@ class Session:
         drop responses still waiting, cancel interruptible tool calls, and (in manual turn mode)
         clear the input buffer and replay the pre-roll.
 
-        Returns once the server confirmed the cancellation and the truncation.
+        Returns once the server confirmed the cancellation and the truncation. Concurrent calls
+        share one cancellation.
         """
+        called_at = trio.current_time()
         dropped = self._drop_owed_responses()
-        self._tools.interrupt()
-        cancelled: str | None = None
         active = self._state.active_response
-        if active is not None and is_given(active.id):
-            cancelled = active.id
-            try:
-                await self._request(
-                    ResponseCancel(response_id=active.id), "response.done", active.id
-                )
-            except ServerError as exc:
-                if exc.code != "response_cancel_not_active":  # it had just ended: fine
-                    raise
-        truncation = self._playback.take_truncation(trio.current_time())
+        active_id = active.id if active is not None and is_given(active.id) else None
+        self._tools.interrupt([active_id] if active_id else [])
+        if active_id is not None:
+            await self._cancel_and_wait(active_id)
+        else:
+            await self._cancel_requested_response()
+        # Audio may have arrived while the cancel was under way; none of it was heard: cut the
+        # item at the position it had when the caller interrupted.
+        truncation = self._playback.take_truncation(called_at)
         if truncation is not None:
             await self.truncate_item(
                 truncation.item_id, truncation.content_index, truncation.audio_end_ms
@@ -647,8 +649,32 @@ class Session:
             if preroll:
                 await self.send(InputAudioBufferAppend.from_bytes(preroll))
         return Interruption(
-            cancelled_response_id=cancelled, truncation=truncation, dropped_responses=dropped
+            cancelled_response_id=active_id, truncation=truncation, dropped_responses=dropped
         )
+
+    async def _cancel_and_wait(self, response_id: str) -> None:
+        """Cancel ``response_id`` (once, however many ask) and wait for its ``response.done``."""
+        try:
+            await self._shared_request(
+                ResponseCancel(response_id=response_id), "response.done", response_id
+            )
+        except ServerError as exc:
+            if exc.code != "response_cancel_not_active":  # it had just ended: fine
+                raise
+
+    async def _cancel_requested_response(self) -> None:
+        """A response we asked for may be on its way: the server handles events in order, so a
+        cancel sent now reaches it once created."""
+        request = self._sequencer.in_flight
+        handle = self._handles.get(request.tag) if request is not None else None
+        if handle is None:
+            return
+        try:
+            response = await handle.created()
+        except RealtimeError:
+            return  # refused or expired: nothing to cancel
+        if response.status == "in_progress" and is_given(response.id):
+            await self._cancel_and_wait(response.id)
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -671,15 +697,22 @@ class Session:
                 await self.send(event)
             else:
                 await link.send_now(encode_client_event(event))
-            return await self._wait(request)
-        finally:
-            self._requests.discard(request)
-            self._waiters.pop(request, None)
+        except BaseException:
+            self._forget_request(request)
+            raise
+        return await self._wait(request)
 
     async def _wait(self, request: PendingRequest) -> ServerEvent:
+        """Wait for ``request``'s reply; several callers may share one request."""
         done = self._waiters[request]
-        with trio.move_on_after(self._request_timeout):
-            await done.wait()
+        request.waiters += 1
+        try:
+            with trio.move_on_after(self._request_timeout):
+                await done.wait()
+        finally:
+            request.waiters -= 1
+            if request.waiters == 0:
+                self._forget_request(request)  # the last one out: nobody wants the reply
         if not request.done:
             raise RequestTimeout(
                 f"no reply to {request.kind} within {self._request_timeout} s"
@@ -689,6 +722,17 @@ class Session:
             raise request.error
         assert request.reply is not None
         return request.reply
+
+    def _forget_request(self, request: PendingRequest) -> None:
+        self._requests.discard(request)
+        self._waiters.pop(request, None)
+
+    async def _shared_request(self, event: ClientEvent, kind: str, key: str) -> ServerEvent:
+        """Join the pending request of this kind and key, or make it."""
+        existing = self._requests.find(kind, key)
+        if existing is not None and existing in self._waiters:
+            return await self._wait(existing)
+        return await self._request(event, kind, key)
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -707,6 +751,22 @@ class Session:
         except BaseException:
             self._requests.discard(pending)
             raise
+        if self._nursery is not None and not request.out_of_band:
+            self._nursery.start_soon(self._expire_response_request, request, pending)
+
+    async def _expire_response_request(
+        self, request: ResponseRequest, pending: PendingRequest
+    ) -> None:
+        """Give up on a request the server never answered, so that the queue moves on."""
+        await trio.sleep(self._request_timeout)
+        if request.state != "sent":
+            return
+        self._requests.discard(pending)
+        to_send = self._sequencer.expire(request)
+        handle = self._handles.pop(request.tag, None)
+        if handle is not None:
+            handle._fail(RequestTimeout(f"no response.created within {self._request_timeout} s"))
+        self._spawn_sends(to_send)
 
     def _on_response_create_answered(
         self, request: ResponseRequest, pending: PendingRequest
@@ -875,7 +935,8 @@ class Session:
     async def _on_barge_in(self, now: float) -> None:
         """Server VAD heard the user: the server cancels its response; we cut the audio."""
         self._drop_owed_responses()
-        self._tools.interrupt()
+        active = self._state.active_response
+        self._tools.interrupt([active.id] if active is not None and is_given(active.id) else [])
         truncation = self._playback.take_truncation(now)
         if truncation is not None:
             event = ConversationItemTruncate(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -133,6 +133,7 @@ class ToolCallRunner:
         self._responses: dict[str, _Response] = {}
         self._calls: dict[str, _Call] = {}
         self._requests: set[trio.CancelScope] = set()
+        self._interrupted_ids: set[str] = set()
         self._counters = _Counters()
 
     def start_call(
@@ -145,6 +146,7 @@ class ToolCallRunner:
         response = self._responses.get(response_id)
         if response is None:
             response = self._responses[response_id] = _Response(response_id, nursery)
+            response.interrupted = response_id in self._interrupted_ids
         spec = self.registry.get(name)
         call = _Call(call_id, name, arguments, spec, response, response.last_delivered)
         response.last_delivered = call.delivered
@@ -156,6 +158,7 @@ class ToolCallRunner:
 
     def on_response_done(self, response_id: str) -> None:
         """Record ``response.done``: no more calls will come for that response."""
+        self._interrupted_ids.discard(response_id)
         response = self._responses.get(response_id)
         if response is None:
             return
@@ -166,8 +169,15 @@ class ToolCallRunner:
             except RuntimeError:  # the nursery is closed: the session is ending
                 logger.debug("no response requested for %s: the session is closing", response_id)
 
-    def interrupt(self) -> None:
-        """The user took the turn: cancel calls (not ``must_complete`` ones), request nothing."""
+    def interrupt(self, response_ids: Iterable[str] = ()) -> None:
+        """The user took the turn: cancel calls (not ``must_complete`` ones), request nothing.
+
+        ``response_ids`` names interrupted responses whose calls may still arrive (a cancelled
+        response closes its open call with ``arguments.done``): those calls will not run.
+        """
+        for response_id in response_ids:
+            if response_id not in self._responses:
+                self._interrupted_ids.add(response_id)
         for response in self._responses.values():
             response.interrupted = True
         for call in self._calls.values():
