@@ -43,6 +43,7 @@ from ._state import Conversation as Conversation
 from ._state import SessionState as SessionState
 from ._tool_runner import ToolRunnerStatistics as ToolRunnerStatistics
 from ._tools import ToolArgumentsError as ToolArgumentsError
+from ._tools import ToolProgress as ToolProgress
 from ._tools import ToolRegistry as ToolRegistry
 from ._tools import ToolSpec as ToolSpec
 from ._tools import tool_from_callable as tool_from_callable
@@ -74,6 +75,7 @@ __all__ = sorted(
         "StreamResampler",
         "TokenTotals",
         "ToolArgumentsError",
+        "ToolProgress",
         "ToolRegistry",
         "ToolRunnerStatistics",
         "ToolSpec",

@@ -291,6 +291,7 @@ class Session:
             send_orphan_result=self._send_orphan_result,
             request_response=self._request_tool_response,
             is_call_known=self._is_call_known,
+            send_progress=self._send_tool_progress,
             max_concurrency=max_tool_concurrency,
             default_timeout=tool_timeout,
         )
@@ -821,6 +822,17 @@ class Session:
             f"A function call finished after the connection changed: {note}"
         )
         await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
+
+    async def _send_tool_progress(self, call_id: str, name: str, output: str) -> None:
+        note = orjson.dumps(
+            {"type": "tool_progress", "call_id": call_id, "name": name, "result": output}
+        ).decode()
+        text = f"An intermediate result of a function call that is still running: {note}"
+        await self.send(
+            ConversationItemCreate(
+                item=MessageItem.system_text(text), event_id=self._next_event_id()
+            )
+        )
 
     async def _request_tool_response(self) -> None:
         await self.create_response()

@@ -45,6 +45,7 @@ from ._errors import ConfigurationError
 from ._tools import (
     CANCELLED,
     ToolArgumentsError,
+    ToolProgress,
     ToolRegistry,
     ToolSpec,
     encode_result,
@@ -118,6 +119,7 @@ class ToolCallRunner:
         send_orphan_result: Callable[[str, str, str], Awaitable[None]],
         request_response: Callable[[], Awaitable[None]],
         is_call_known: Callable[[str], bool],
+        send_progress: Callable[[str, str, str], Awaitable[None]] | None = None,
         max_concurrency: int = 4,
         default_timeout: float | None = 30.0,
     ) -> None:
@@ -128,6 +130,7 @@ class ToolCallRunner:
         self._send_orphan_result = send_orphan_result
         self._request_response = request_response
         self._is_call_known = is_call_known
+        self._send_progress = send_progress
         self._limiter = trio.CapacityLimiter(max_concurrency)
         self._default_timeout = math.inf if default_timeout is None else default_timeout
         self._responses: dict[str, _Response] = {}
@@ -227,6 +230,10 @@ class ToolCallRunner:
         except ToolArgumentsError as exc:
             return self._failed(exc)
         timeout = self._default_timeout if call.spec.timeout is None else call.spec.timeout
+        if call.spec.progress_param is not None:
+            arguments[call.spec.progress_param] = ToolProgress(
+                functools.partial(self._progress, call)
+            )
         with call.scope:
             with trio.move_on_after(timeout):
                 try:
@@ -250,6 +257,15 @@ class ToolCallRunner:
             abandon_on_cancel=True,
             limiter=self._limiter,
         )
+
+    async def _progress(self, call: _Call, result: Any) -> None:
+        """An intermediate result: sent at once, the call stays open."""
+        if self._send_progress is None:
+            return
+        try:
+            await self._send_progress(call.call_id, call.name, encode_result(result))
+        except Exception:
+            logger.warning("the progress of %s could not be sent", call.call_id, exc_info=True)
 
     def _failed(self, exc: Exception) -> str:
         self._counters.failed += 1

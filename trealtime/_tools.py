@@ -32,7 +32,7 @@ import operator
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, TypedDict, TypeVar, Union, Unpack, overload
 
 import attrs
@@ -47,6 +47,7 @@ __all__ = [
     "COMPLETED",
     "ToolArgumentsError",
     "ToolOptions",
+    "ToolProgress",
     "ToolRegistry",
     "ToolSpec",
     "encode_result",
@@ -106,6 +107,34 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     )
 
 
+class ToolProgress:
+    """Give a tool handler a parameter annotated ``ToolProgress`` to report intermediate results.
+
+    ``await progress(result)`` sends ``result`` to the model as an intermediate result (a system
+    message; the call stays open), e.g. "searching flights…" while a slow lookup runs. The
+    parameter is filled in by the runner and is not part of the schema the model sees.
+    Async handlers only.
+    """
+
+    def __init__(self, send: Callable[[Any], Awaitable[None]]) -> None:
+        self._send = send
+
+    async def __call__(self, result: Any) -> None:
+        await self._send(result)
+
+
+def _progress_param(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s ``ToolProgress`` parameter, if it has one."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    try:
+        hints = typing.get_type_hints(
+            target if inspect.isroutine(target) else type(target).__call__
+        )
+    except (NameError, TypeError):
+        return None
+    return next((name for name, hint in hints.items() if hint is ToolProgress), None)
+
+
 @attrs.frozen(kw_only=True)
 class ToolSpec:
     """A tool: the schema the model sees and the handler that runs it.
@@ -123,6 +152,8 @@ class ToolSpec:
     is_async: bool = attrs.field()
     must_complete: bool = False
     timeout: float | None = attrs.field(default=None, validator=_check_timeout)
+    progress_param: str | None = None
+    """The handler's :class:`ToolProgress` parameter, filled in by the runner."""
     _params: Mapping[str, _Param] | None = attrs.field(default=None, alias="params", repr=False)
 
     @is_async.default
@@ -208,6 +239,8 @@ def _function_params(fn: Callable[..., Any]) -> dict[str, _Param]:
     hints = typing.get_type_hints(target, include_extras=True)
     params = {}
     for name, p in signature.parameters.items():
+        if hints.get(name) is ToolProgress:
+            continue  # filled in by the runner, not by the model
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise ConfigurationError(
                 f"*{name} and **{name} parameters can't be described to the model; "
@@ -308,6 +341,9 @@ def tool_from_callable(
     """
     if name is None:
         name = str(getattr(fn, "__name__", type(fn).__name__))
+    progress = _progress_param(fn)
+    if progress is not None and not _is_async(fn):
+        raise ConfigurationError(f"tool {name!r}: a ToolProgress parameter needs an async handler")
     summary, docs = _parse_docstring(inspect.getdoc(fn))
     params = None
     if parameters is None:
@@ -323,6 +359,7 @@ def tool_from_callable(
         handler=fn,
         must_complete=must_complete,
         timeout=timeout,
+        progress_param=progress,
         params=params,
     )
 
