@@ -50,7 +50,14 @@ class ConfigurationError(RealtimeError, ValueError):
 
 
 class ConnectError(RealtimeError):
-    """The connection to the Realtime server could not be opened."""
+    """The connection to the Realtime server could not be opened.
+
+    ``close_code`` is the WebSocket close code when the server closed it during setup.
+    """
+
+    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+        self.close_code = close_code
+        super().__init__(message)
 
 
 class ConnectTimeout(ConnectError, TimeoutError):

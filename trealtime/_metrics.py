@@ -139,6 +139,8 @@ class MetricsTracker:
     _create_sent_at: float | None = attrs.field(default=None, init=False)
     _requests: dict[str, float] = attrs.field(factory=dict, init=False)
     _in_progress: dict[str, _InProgress] = attrs.field(factory=dict, init=False)
+    _done: dict[str, ResponseMetrics] = attrs.field(factory=dict, init=False)
+    """The latest finished responses, so that a repeated ``response.done`` counts once."""
 
     @property
     def responses_completed(self) -> int:
@@ -199,8 +201,13 @@ class MetricsTracker:
             record.first_text = now
 
     def on_response_done(self, response: Response, now: float) -> ResponseMetrics:
-        """A ``response.done`` arrived: the response's metrics, also added to the totals."""
+        """A ``response.done`` arrived: the response's metrics, also added to the totals.
+
+        A repeated ``response.done`` for the same response is not counted again.
+        """
         response_id = response.id if is_given(response.id) else ""
+        if response_id in self._done:
+            return self._done[response_id]
         record = self._in_progress.pop(response_id, None) or self._start(now, None)
         details = response.status_details if is_given(response.status_details) else None
         reason = details.reason if details is not None and is_given(details.reason) else None
@@ -220,6 +227,10 @@ class MetricsTracker:
         self.statuses[metrics.status] += 1
         self.tokens = self.tokens.add(metrics)
         self.last = metrics
+        if response_id:
+            self._done[response_id] = metrics
+            if len(self._done) > _REQUESTS_KEPT:
+                del self._done[next(iter(self._done))]
         return metrics
 
     def clear_in_progress(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ._errors import ConnectionRejected, ServerError
+from ._errors import ConnectError, ConnectionRejected, ServerError
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -72,6 +72,8 @@ class ReconnectPolicy:
             return error.status_code == 429 or error.status_code >= 500
         if isinstance(error, ServerError):
             return error.type == "server_error" and error.code not in FATAL_ERROR_CODES
+        if isinstance(error, ConnectError) and error.close_code is not None:
+            return self.should_retry_close(error.close_code)  # accepted, then closed
         return True  # network errors and timeouts
 
 

@@ -885,9 +885,10 @@ class Session:
         match event:
             case ResponseOutputAudioDelta():
                 nbytes = _decoded_size(event.delta)
-                self._playback.on_audio_delta(
-                    event.response_id, event.item_id, event.content_index, nbytes, now
-                )
+                if event.item_id in self._state.conversation:  # only what can be truncated
+                    self._playback.on_audio_delta(
+                        event.response_id, event.item_id, event.content_index, nbytes, now
+                    )
                 self._metrics.on_output_audio(event.response_id, nbytes, now)
             case ResponseOutputAudioTranscriptDelta() | ResponseOutputTextDelta():
                 self._metrics.on_output_text(event.response_id, now)
@@ -1078,8 +1079,11 @@ class Session:
             if not state.session_created:
                 if state.last_error is not None:
                     raise ServerError(state.last_error.error)
+                reason = link.close_reason or CloseReason(1006, None)
                 raise ConnectError(
-                    f"the server closed the connection before session.created: {link.close_reason}"
+                    "the server closed the connection before session.created"
+                    f" (code {reason.code}, {reason.reason!r})",
+                    close_code=reason.code,
                 )
             update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
             await self._request(
