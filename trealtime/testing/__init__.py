@@ -1,16 +1,45 @@
-"""Test helpers: a fake Realtime server and deterministic audio utilities.
+"""Test helpers: a fake Realtime server, its faults and replays, and deterministic audio.
 
 ::
 
     async with FakeRealtimeServer.serve() as server:      # or .serve_in_memory()
         server.on_user_text("weather", call=ToolCall("get_weather", {"city": "Paris"}))
+        server.after_server_event("response.output_audio.delta", Reset(), count=3)
         ...  # connect a client to server.url with server.api_key
         update = await server.wait_for_client_event(events.SessionUpdate)
+
+    async with FakeRealtimeServer.serve_replay("call.jsonl", in_memory=True) as server:
+        ...  # the same client again
+        assert server.replay_report.ok
 """
 
 from __future__ import annotations
 
 from ._fake_connection import FakeConnection
+from ._fake_faults import (
+    LAST_CLIENT_EVENT,
+    AcceptThenClose,
+    BinaryFrame,
+    Close,
+    ConnectionFault,
+    Duplicate,
+    ErrorEvent,
+    Fault,
+    FrameFault,
+    InvalidJson,
+    MissingFields,
+    OutOfOrder,
+    Oversized,
+    RejectHandshake,
+    Reset,
+    SendRaw,
+    SessionExpired,
+    Stall,
+    Trigger,
+    UnknownEvent,
+    Wire,
+)
+from ._fake_replay import Divergence, ReplayReport
 from ._fake_script import (
     DEFAULT_REPLY,
     DEFAULT_TRANSCRIPT,
@@ -26,13 +55,36 @@ from ._vad import EnergyVad
 __all__ = [
     "DEFAULT_REPLY",
     "DEFAULT_TRANSCRIPT",
+    "LAST_CLIENT_EVENT",
+    "AcceptThenClose",
+    "BinaryFrame",
+    "Close",
+    "ConnectionFault",
+    "Divergence",
+    "Duplicate",
     "EnergyVad",
+    "ErrorEvent",
     "FakeConnection",
     "FakeRealtimeServer",
     "FakeServerOptions",
+    "Fault",
+    "FrameFault",
     "Handshake",
+    "InvalidJson",
+    "MissingFields",
+    "OutOfOrder",
+    "Oversized",
+    "RejectHandshake",
+    "ReplayReport",
+    "Reset",
     "Rule",
+    "SendRaw",
+    "SessionExpired",
+    "Stall",
     "ToolCall",
+    "Trigger",
+    "UnknownEvent",
+    "Wire",
     "default_reply",
     "echo_reply",
     "silence",

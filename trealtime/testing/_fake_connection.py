@@ -1,10 +1,12 @@
 """One accepted connection of the fake server: its tasks, its record, and its scripting handle.
 
 Three kinds of task run per connection, in one nursery: the reader (decodes every client frame
-and feeds it to the sans-IO :class:`FakeSession`), the writer (the only task that writes to the
-socket, draining an unbounded outbox in order), and one driver per response in progress (which
-paces the response's deltas). Everything is queued synchronously as it is produced, so the wire
-order is always the order in which the protocol state produced the events.
+and feeds it to the sans-IO :class:`FakeSession`, or to a :class:`ReplayPlayer`), the writer (the
+only task that writes to the socket, draining an unbounded outbox in order), and one driver per
+response in progress (which paces the response's deltas). Everything is queued synchronously as
+it is produced, so the wire order is always the order in which the protocol state produced the
+events. Faults (:mod:`._fake_faults`) are queued the same way and run by the writer, so they
+happen exactly between the frames around them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import collections
 import math
 import socket
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -22,12 +24,19 @@ import trio
 import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ..events import ClientEvent, Error, ServerEvent, encode_server_event
-from ._fake_errors import ClientError
+from ..events import ClientEvent, ServerEvent, decode_client_event, encode_server_event
+from ._fake_faults import (
+    AcceptThenClose,
+    Fault,
+    SessionExpired,
+    StallableStream,
+    Triggers,
+)
+from ._fake_replay import ReplayPlayer
 from ._fake_responses import ResponseStream
 from ._fake_session import FakeSession
 
-__all__ = ["FakeConnection", "Recorder"]
+__all__ = ["FakeConnection", "Recorder", "frame_type"]
 
 E = TypeVar("E", bound=ClientEvent)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's close frame
@@ -56,11 +65,25 @@ class Recorder:
             await self._lot.park()
 
 
+def frame_type(data: str | bytes) -> str | None:
+    """The ``type`` of a JSON event frame, if it is one."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    tag = obj.get("type") if isinstance(obj, dict) else None
+    return tag if isinstance(tag, str) else None
+
+
 @attrs.define
 class _Frame:
+    """A frame to write, or (``fault``) a fault for the writer to apply at that point."""
+
     data: str | bytes
+    type: str | None = None
+    fault: Fault | None = None
     written: trio.Event | None = None
-    failed: ConnectionClosed | None = None
+    failed: Exception | None = None
 
 
 class _Outbox:
@@ -85,7 +108,7 @@ class _Outbox:
         while self._queue:
             await self._lot.park()
 
-    def fail_all(self, error: ConnectionClosed) -> None:
+    def fail_all(self, error: Exception) -> None:
         while self._queue:
             frame = self._queue.popleft()
             frame.failed = error
@@ -98,15 +121,16 @@ class FakeConnection:
 
     ``received`` holds every client event in arrival order (decoded and typed; frames that do not
     decode appear as ``UnknownClientEvent``/``InvalidClientEvent``), ``frames`` the raw frames,
-    ``sent`` every frame the server sent. ``state`` is the protocol state (session config,
-    conversation) for assertions. ``model``, ``path`` and ``headers`` describe the handshake.
+    ``sent`` every frame the server sent, ``faults`` every fault applied. ``state`` is the
+    protocol state (session config, conversation) for assertions. ``path`` and ``headers``
+    describe the handshake.
     """
 
     def __init__(
         self,
         *,
         websocket: WebSocketConnection,
-        stream: trio.abc.Stream,
+        stream: StallableStream,
         state: FakeSession,
         new_id: Callable[[str], str],
         server_record: Recorder,
@@ -114,12 +138,20 @@ class FakeConnection:
         session_seconds: float | None,
         path: str,
         headers: Mapping[str, str],
+        triggers: Triggers | None = None,
+        opening: Sequence[Fault | AcceptThenClose] = (),
+        player: ReplayPlayer | None = None,
     ) -> None:
         self.state = state
         self.path = path
         self.headers = dict(headers)
         self.frames: list[str | bytes] = []
         self.sent: list[str | bytes] = []
+        self.faults: list[Fault] = []
+        self._triggers = triggers or Triggers()
+        self._opening = list(opening)
+        self._player = player
+        self._wire = _Wire(self)
         self._record = Recorder()
         self._server_record = server_record
         self._websocket = websocket
@@ -159,18 +191,26 @@ class FakeConnection:
         A missing ``event_id`` is filled in. Raises ``ConnectionClosed`` if the connection
         ended before the frame was written.
         """
+        kind: object
         if isinstance(event, ServerEvent):
-            text = self._encode(event)
+            text, kind = self._encode(event), event.type
         else:
             body = {"event_id": self._new_id("event"), **event}
-            text = orjson.dumps(body).decode()
-        await self.send_raw(text)
+            text, kind = orjson.dumps(body).decode(), body.get("type")
+        await self._submit(_Frame(text, type=kind if isinstance(kind, str) else None))
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send one WebSocket frame exactly as given (text or binary), after anything queued."""
-        frame = _Frame(data, written=trio.Event())
+        await self._submit(_Frame(data))
+
+    async def inject(self, fault: Fault) -> None:
+        """Apply ``fault`` after anything queued; returns once it has been applied (a stall:
+        once it has begun). Raises ``ConnectionClosed`` if the connection ended first."""
+        await self._submit(_Frame("", fault=fault))
+
+    async def _submit(self, frame: _Frame) -> None:
+        frame.written = trio.Event()
         self._outbox.put(frame)
-        assert frame.written is not None
         await frame.written.wait()
         if frame.failed is not None:
             raise frame.failed
@@ -190,8 +230,9 @@ class FakeConnection:
 
     async def abort(self, *, reset: bool = False) -> None:
         """Drop the transport without a close frame (``reset``: send a TCP RST, not a FIN)."""
-        if reset and isinstance(self._stream, trio.SocketStream):
-            self._stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw = self._stream.inner
+        if reset and isinstance(raw, trio.SocketStream):
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await self._abort_stream()
 
     async def _abort_stream(self) -> None:
@@ -204,14 +245,31 @@ class FakeConnection:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write)
-                if self._session_seconds is not None:
-                    nursery.start_soon(self._expire, self._session_seconds)
-                self._put(self.state.open())
+                self._open(nursery)
                 await self._read(nursery)
+                if self._player is not None:
+                    self._player.client_gone()
+                    await self._player.done.wait()
                 nursery.cancel_scope.cancel()
         finally:
             self._closed.set()
             self._outbox.fail_all(ConnectionClosed(self._websocket.closed))
+
+    def _open(self, nursery: trio.Nursery) -> None:
+        """What the server does as the connection opens, and the faults it was given."""
+        refusal = next((f for f in self._opening if isinstance(f, AcceptThenClose)), None)
+        if refusal is not None:
+            nursery.start_soon(self.close, refusal.code, refusal.reason)
+            return
+        if self._player is not None:
+            nursery.start_soon(self._player.run, self)
+        else:
+            self._put(self.state.open())
+            if self._session_seconds is not None:
+                nursery.start_soon(self._expire, self._session_seconds)
+        for fault in self._opening:
+            if isinstance(fault, Fault):
+                self._outbox.put(_Frame("", fault=fault))
 
     async def _read(self, nursery: trio.Nursery) -> None:
         while True:
@@ -222,9 +280,15 @@ class FakeConnection:
                     await self._close_done.wait()
                 return
             self.frames.append(data)
-            event, events = self.state.receive(data)
+            if self._player is None:
+                event, events = self.state.receive(data)
+            else:  # a replay answers from its recording, not from the protocol state
+                event, events = decode_client_event(data), []
+                self._player.feed(data)
             self._record.append(event)
             self._server_record.append(event)
+            for fault in self._triggers.fire(event, self):
+                self._outbox.put(_Frame("", fault=fault))
             self._put(events)
             for stream, waker in self._wakers.items():
                 if stream.done:
@@ -236,15 +300,38 @@ class FakeConnection:
     async def _write(self) -> None:
         while True:
             frame = await self._outbox.get()
+            done = False
             try:
-                await self._websocket.send_message(frame.data)
+                if frame.fault is not None:
+                    await self._apply(frame.fault)
+                else:
+                    await self._send(frame)
+                done = True
             except ConnectionClosed as exc:
                 frame.failed = exc
                 self._outbox.fail_all(exc)
-            else:
-                self.sent.append(frame.data)
-            if frame.written is not None:
-                frame.written.set()
+            except Exception as exc:
+                if frame.written is None:
+                    raise  # a scripted fault that cannot apply: fail loudly
+                frame.failed = exc  # the caller of inject() gets it
+            finally:
+                if frame.written is not None:
+                    if frame.failed is None and not done:  # cancelled: never written
+                        frame.failed = ConnectionClosed(self._websocket.closed)
+                    frame.written.set()
+
+    async def _send(self, frame: _Frame) -> None:
+        """Write a frame, then apply the faults of the triggers it fires."""
+        await self._websocket.send_message(frame.data)
+        self.sent.append(frame.data)
+        if frame.type is None and self._triggers.watch_server:
+            frame.type = frame_type(frame.data)
+        for fault in self._triggers.fire(frame.type, self):
+            await self._apply(fault)
+
+    async def _apply(self, fault: Fault) -> None:
+        self.faults.append(fault)
+        await fault.apply(self._wire)
 
     async def _drive(self, stream: ResponseStream) -> None:
         """Stream a response's deltas: paced in real time, or as fast as the socket takes them."""
@@ -270,24 +357,54 @@ class FakeConnection:
 
     async def _expire(self, seconds: float) -> None:
         await trio.sleep(seconds)
-        minutes = math.ceil(seconds / 60)
-        error = ClientError(
-            f"Your session hit the maximum duration of {minutes} minutes.", code="session_expired"
-        )
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            try:
-                await self.send_event(Error(error=error.detail()))
-            except ConnectionClosed:
-                if self._closing:  # our close: keep the connection up for the close handshake
-                    await self._close_done.wait()
-                return
-        await self.close(1001, "session expired")
+        self._outbox.put(_Frame("", fault=SessionExpired(math.ceil(seconds / 60))))
+        await trio.sleep(CLOSE_TIMEOUT)
+        if not self._closing:  # the writer never got to it: the client is not reading
+            await self.close(1001, "session expired")
 
     def _put(self, events: list[ServerEvent]) -> None:
         for event in events:
-            self._outbox.put(_Frame(self._encode(event)))
+            self._outbox.put(_Frame(self._encode(event), type=event.type))
 
     def _encode(self, event: ServerEvent) -> str:
         if not event.event_id:
             event = attrs.evolve(event, event_id=self._new_id("event"))
         return encode_server_event(event)
+
+
+class _Wire:
+    """The writer's side of a connection, as faults see it (see ``_fake_faults.Wire``)."""
+
+    def __init__(self, connection: FakeConnection) -> None:
+        self._connection = connection
+
+    @property
+    def conversation_id(self) -> str:
+        return self._connection.state.conversation_id
+
+    async def write(self, data: str | bytes) -> None:
+        await self._connection._websocket.send_message(data)
+        self._connection.sent.append(data)
+
+    async def close(self, code: int, reason: str | None) -> None:
+        await self._connection.close(code, reason)
+
+    async def abort(self, *, reset: bool) -> None:
+        await self._connection.abort(reset=reset)
+
+    def stall(self, seconds: float) -> None:
+        self._connection._stream.stall(seconds)
+
+    def encode(self, event: ServerEvent) -> str:
+        return self._connection._encode(event)
+
+    def new_id(self, prefix: str) -> str:
+        return self._connection._new_id(prefix)
+
+    def last_sent(self, type: str) -> str | bytes | None:
+        return next((f for f in reversed(self._connection.sent) if frame_type(f) == type), None)
+
+    def last_client_event_id(self) -> str | None:
+        received = self._connection.received
+        event_id = received[-1].event_id if received else None
+        return event_id if isinstance(event_id, str) else None

@@ -3,15 +3,18 @@
 Both variants hand every incoming byte stream to the same handler: it wraps the stream in a
 server-side WebSocket, checks the handshake like the real endpoint (path, API key), reads
 ``model`` and ``intent`` from the query, then serves the connection with a
-:class:`FakeConnection`.
+:class:`FakeConnection` (which simulates the API, or replays a recording). Faults are scripted
+here: armed as triggers, or given to the next connection.
 """
 
 from __future__ import annotations
 
+import collections
+import os
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict, TypeVar, Unpack
 
@@ -21,9 +24,20 @@ import trio
 import trio.testing
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
+from .._recording import RecordedFrame
 from ..events import ClientEvent, ServerEvent
 from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._fake_faults import (
+    AcceptThenClose,
+    ConnectionFault,
+    Fault,
+    RejectHandshake,
+    StallableStream,
+    Trigger,
+    Triggers,
+)
 from ._fake_ids import IdFactory
+from ._fake_replay import Replay, ReplayReport
 from ._fake_script import (
     DEFAULT_TRANSCRIPT,
     ReplyFunction,
@@ -96,9 +110,10 @@ class FakeRealtimeServer:
     """A fake OpenAI Realtime server (GA protocol) for tests.
 
     Start it with :meth:`serve` (a real WebSocket server on ``127.0.0.1``) or
-    :meth:`serve_in_memory` (in-memory streams, for ``autojump_clock``). Both give ``url``,
-    ``api_key`` and :meth:`connect_stream`. The options (attributes of the same names) may be
-    changed while it runs; new connections and new responses see the change.
+    :meth:`serve_in_memory` (in-memory streams, for ``autojump_clock``), or
+    :meth:`serve_replay` to play a recording back. All give ``url``, ``api_key`` and
+    :meth:`connect_stream`. The options (attributes of the same names) may be changed while it
+    runs; new connections and new responses see the change.
     """
 
     def __init__(self, *, url: str, port: int | None, **options: Unpack[FakeServerOptions]) -> None:
@@ -119,6 +134,9 @@ class FakeRealtimeServer:
             transcript=options.get("transcript", DEFAULT_TRANSCRIPT),
         )
         self._record = Recorder()
+        self._triggers = Triggers()
+        self._next_faults: collections.deque[list[ConnectionFault]] = collections.deque()
+        self._replay: Replay | None = None
         self._lot = trio.lowlevel.ParkingLot()
         self._handed_out = 0
         self._nursery: trio.Nursery | None = None
@@ -148,6 +166,43 @@ class FakeRealtimeServer:
         server = cls(url=IN_MEMORY_URL, port=None, **options)
         async with server._running():
             yield server
+
+    @classmethod
+    @asynccontextmanager
+    async def serve_replay(
+        cls,
+        recording: str | os.PathLike[str] | Iterable[RecordedFrame],
+        *,
+        timed: bool = True,
+        in_memory: bool = False,
+        reply_timeout: float = 5.0,
+        **options: Unpack[FakeServerOptions],
+    ) -> AsyncIterator[FakeRealtimeServer]:
+        """Serve a recording (a path, or its frames) instead of simulating the API.
+
+        Connection *k* replays the recording's *k*-th connection: recorded server frames go out
+        at their recorded offsets (``timed``) or as fast as possible, and each recorded client
+        frame is compared with what the live client sends (waiting at most ``reply_timeout``
+        seconds); :attr:`replay_report` says where they diverge. Nothing else is answered.
+        ``in_memory`` serves like :meth:`serve_in_memory`, else like :meth:`serve`. See
+        :mod:`trealtime.testing._fake_replay` for the details.
+        """
+        replay = Replay(recording, timed=timed, reply_timeout=reply_timeout)
+        start = cls.serve_in_memory if in_memory else cls.serve
+        async with start(**options) as server:
+            server._replay = replay
+            yield server
+
+    @property
+    def replay_report(self) -> ReplayReport:
+        """What the replay found (a server started by :meth:`serve_replay` only).
+
+        It is complete once the replayed connections have ended: after
+        ``connection.wait_closed()``, or on leaving ``serve_replay``.
+        """
+        if self._replay is None:
+            raise RuntimeError("not a replay server: start it with FakeRealtimeServer.serve_replay")
+        return self._replay.report
 
     @asynccontextmanager
     async def _running(self) -> AsyncIterator[trio.Nursery]:
@@ -241,6 +296,29 @@ class FakeRealtimeServer:
         """Send a raw frame to the most recent open connection."""
         await self._current().send_raw(data)
 
+    # -- faults ----------------------------------------------------------------------------------
+
+    def on_client_event(self, cls: type[ClientEvent], fault: Fault, *, count: int = 1) -> Trigger:
+        """Apply ``fault`` when the ``count``-th client event of type ``cls`` arrives (on any
+        connection, counting from now), before the server's replies to it. Fires once."""
+        return self._triggers.arm(Trigger(cls, fault, count))
+
+    def after_server_event(self, type: str, fault: Fault, *, count: int = 1) -> Trigger:
+        """Apply ``fault`` right after the ``count``-th server event of ``type`` is written
+        (on any connection, counting from now), e.g. ``("response.output_audio.delta", Reset(),
+        count=3)``. Fires once."""
+        return self._triggers.arm(Trigger(type, fault, count))
+
+    def faults_for_next_connection(self, faults: Sequence[ConnectionFault]) -> None:
+        """Script the next connection attempt (each call scripts one more attempt, in order).
+
+        A :class:`RejectHandshake` answers its handshake with that HTTP status; an
+        :class:`AcceptThenClose` closes it before ``session.created``; any other fault is
+        applied as the connection opens, right after ``session.created`` (in a replay: before
+        the first recorded frame).
+        """
+        self._next_faults.append(list(faults))
+
     def _current(self) -> FakeConnection:
         for connection in reversed(self.connections):
             if not connection.closed:
@@ -249,7 +327,8 @@ class FakeRealtimeServer:
 
     # -- connections -----------------------------------------------------------------------------
 
-    async def _handle_stream(self, stream: trio.abc.Stream) -> None:
+    async def _handle_stream(self, raw: trio.abc.Stream) -> None:
+        stream = StallableStream(raw)
         try:
             async with trio.open_nursery() as nursery:
                 await self._serve_websocket(nursery, stream)
@@ -257,7 +336,7 @@ class FakeRealtimeServer:
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _serve_websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream) -> None:
+    async def _serve_websocket(self, nursery: trio.Nursery, stream: StallableStream) -> None:
         connection: FakeConnection | None = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
             request = await wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
@@ -273,13 +352,18 @@ class FakeRealtimeServer:
                     nursery.start_soon(connection.close, code, reason)
 
     async def _handshake(
-        self, request: WebSocketRequest, stream: trio.abc.Stream
+        self, request: WebSocketRequest, stream: StallableStream
     ) -> FakeConnection | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
         protocols = request.proposed_subprotocols
         url = urllib.parse.urlsplit(request.path)
         query = dict(urllib.parse.parse_qsl(url.query))
-        status, body = self._check(url.path, headers, protocols, query)
+        faults = self._next_faults.popleft() if self._next_faults else []
+        refusal = next((f for f in faults if isinstance(f, RejectHandshake)), None)
+        player = self._replay.player(len(self.connections)) if self._replay is not None else None
+        if self._replay is not None and player is None:
+            refusal = refusal or RejectHandshake(503, "The recording has no more connections.")
+        status, body = self._check(url.path, headers, protocols, query, refusal)
         self.handshakes.append(Handshake(request.path, headers, protocols, status))
         if status != 101:
             content_type = [(b"content-type", b"application/json")]
@@ -308,6 +392,9 @@ class FakeRealtimeServer:
             session_seconds=self.session_seconds,
             path=request.path,
             headers=headers,
+            triggers=self._triggers,
+            opening=[f for f in faults if isinstance(f, Fault | AcceptThenClose)],
+            player=player,
         )
         self.connections.append(connection)
         self._lot.unpark_all()
@@ -319,13 +406,16 @@ class FakeRealtimeServer:
         headers: Mapping[str, str],
         protocols: tuple[str, ...],
         query: Mapping[str, str],
+        refusal: RejectHandshake | None = None,
     ) -> tuple[int, bytes]:
         """The HTTP status for a handshake (101 to accept) and the JSON body of a rejection."""
-        if self.reject_handshake is not None:
+        if refusal is None and self.reject_handshake is not None:
             message = (
                 f"Handshake rejected by the fake server (reject_handshake={self.reject_handshake})."
             )
-            return self.reject_handshake, _error_body(message)
+            refusal = RejectHandshake(self.reject_handshake, message)
+        if refusal is not None:
+            return refusal.status, _error_body(refusal.message)
         if not path.endswith("/realtime"):
             return 404, _error_body(f"Invalid URL (GET {path})")
         if "realtime=v1" in headers.get("openai-beta", "") or _BETA_PROTOCOL in protocols:
