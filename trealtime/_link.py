@@ -64,6 +64,7 @@ class Link:
         outbound: trio.MemoryReceiveChannel[str],
         on_frame: Callable[[Link, str | bytes], Awaitable[None]],
         on_sent: Callable[[str], None],
+        on_open: Callable[[], None] = lambda: None,
         resend: str | None = None,
     ) -> None:
         self._endpoint = endpoint
@@ -74,6 +75,7 @@ class Link:
         self._outbound = outbound
         self._on_frame = on_frame
         self._on_sent = on_sent
+        self._on_open = on_open
         self.resend = resend
         """A frame taken from the queue whose write failed: the next link sends it first."""
         self.close_reason: CloseReason | None = None
@@ -114,6 +116,7 @@ class Link:
                             self._headers,
                             max_message_size=self._max_message_size,
                         )
+                        self._on_open()  # before any frame is read
                         task_status.started()
                         nursery.start_soon(self._send_loop, self._ws)
                         if self._keepalive is not None:

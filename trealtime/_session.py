@@ -1066,6 +1066,7 @@ class Session:
             outbound=self._outbound_receive,
             on_frame=self._on_frame,
             on_sent=self._on_sent,
+            on_open=lambda: self._record_link(None),
             resend=self._resend,
         )
         self._resend = None
@@ -1073,7 +1074,6 @@ class Session:
         self._link = state
         logger.debug("connecting to %s", endpoint.url)
         await self._nursery.start(link.run)
-        self._record_link(None)
         try:
             await link.created.wait()
             if not state.session_created:
