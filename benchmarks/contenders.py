@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -82,12 +83,30 @@ def trealtime_events() -> TrealtimeEvents:
 
 def environment() -> dict[str, str]:
     """Interpreter, platform and library versions, for the report."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     env = {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "processor": _cpu_model() or platform.processor(),
+        "cpus": str(cpus),
     }
-    for dist in ("trealtime", "openai", "websockets", "pydantic", "orjson", "cattrs", "attrs"):
+    dists = (
+        *("trealtime", "openai", "websockets", "pydantic", "orjson", "cattrs", "attrs"),
+        *("trio", "trio-websocket", "wsproto", "matplotlib"),
+    )
+    for dist in dists:
         env[dist] = package_version(dist) or "not installed"
     return env
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None

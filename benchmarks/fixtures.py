@@ -220,3 +220,61 @@ def _split_evenly(words: list[str], parts: int) -> list[str]:
         "".join(words[i * len(words) // parts : (i + 1) * len(words) // parts])
         for i in range(parts)
     ]
+
+
+# -- loopback traffic (the server process and the clients) ---------------------------------------
+
+#: The ``event_id`` the server process replaces with ``ev_<time.monotonic_ns() at send>``.
+STAMP_ID = "ev_STAMP"
+#: The ``event_id`` of the frame that ends a stream (the client stops reading at it).
+END_ID = "ev_end"
+
+
+def audio_delta_frame(delta_ms: int, *, seed: int = 0, event_id: str = STAMP_ID) -> str:
+    """One ``response.output_audio.delta`` of ``delta_ms`` of PCM16 @ 24 kHz."""
+    rng = random.Random(f"delta-{seed}")
+
+    def ident(prefix: str) -> str:
+        return prefix + "".join(rng.choices(_ALNUM, k=21))
+
+    return _dumps(
+        {
+            "type": "response.output_audio.delta",
+            "event_id": event_id,
+            "response_id": ident("resp_"),
+            "item_id": ident("item_"),
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(pcm_bytes(delta_ms, seed=seed)).decode("ascii"),
+        }
+    )
+
+
+def end_frame() -> str:
+    """The small typed frame that ends every benchmark stream (``event_id`` :data:`END_ID`)."""
+    return _dumps(
+        {
+            "type": "rate_limits.updated",
+            "event_id": END_ID,
+            "rate_limits": [
+                {"name": "tokens", "limit": 40_000, "remaining": 38_211, "reset_seconds": 2.684}
+            ],
+        }
+    )
+
+
+#: What a client sends to start the server's stream (the fake server just answers ``cleared``).
+TRIGGER_JSON = '{"type":"input_audio_buffer.clear"}'
+#: The session configuration every benchmark client asks for: no server VAD on the input.
+SESSION_UPDATE: dict[str, Any] = {
+    "type": "realtime",
+    "audio": {"input": {"turn_detection": None}},
+}
+SESSION_UPDATE_JSON = _dumps({"type": "session.update", "session": SESSION_UPDATE})
+
+
+def append_json(pcm: bytes) -> str:
+    """A pre-encoded ``input_audio_buffer.append`` (for the transport-floor client)."""
+    return _dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode("ascii")}
+    )

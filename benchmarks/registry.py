@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from benchmarks.scenario import Scenario
+from benchmarks.scenarios.concurrency import ConcurrencyScenario
 from benchmarks.scenarios.decode import DecodeScenario
+from benchmarks.scenarios.e2e import EndToEndScenario
 from benchmarks.scenarios.encode import EncodeScenario
+from benchmarks.scenarios.importtime import ImportScenario
+from benchmarks.scenarios.latency import LatencyScenario
+from benchmarks.scenarios.memory import MemoryScenario
 
 SCENARIOS: list[Scenario] = [
     DecodeScenario(),
     EncodeScenario(),
+    EndToEndScenario(),
+    LatencyScenario(),
+    ConcurrencyScenario(),
+    MemoryScenario(),
+    ImportScenario(),
 ]
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import Measurement, Ratio, RunResult, ScenarioResult
+from benchmarks.results import Measurement, Metric, Ratio, RunResult, ScenarioResult
 
 
 def _x(value: float | None) -> str:
@@ -18,12 +18,62 @@ def _us(value: float) -> str:
     return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
 
-def target_line(scenario: str, ratio: Ratio) -> str:
-    """A one-line verdict for a ratio that has a target."""
-    target = f"target {ratio.target}" if ratio.target is not None else "no target"
-    if ratio.value is None:
-        return f"{ratio.status}  {scenario} [{ratio.case}] {ratio.label}: not measured ({target})"
-    return f"{ratio.status}  {scenario} [{ratio.case}] {ratio.label} = {_x(ratio.value)} ({target})"
+def quantity(value: float | None, unit: str) -> str:
+    """A value with its unit, rounded for reading."""
+    if value is None:
+        return "n/a"
+    if unit == "x":
+        return _x(value)
+    if unit == "KiB/min":
+        return f"{value:+.2f} KiB/min"
+    if unit in ("sessions", "events/s"):
+        return f"{value:,.0f} {unit}"
+    if unit.startswith("%"):
+        return f"{value:.2f} {unit}"
+    if abs(value) >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _value(item: Ratio | Metric) -> str:
+    return _x(item.value) if isinstance(item, Ratio) else quantity(item.value, item.unit)
+
+
+def _spread(item: Ratio | Metric) -> str:
+    if item.low is None or item.high is None:
+        return ""
+    if isinstance(item, Ratio):
+        return f"{_x(item.low)}-{_x(item.high)}"
+    return f"{quantity(item.low, item.unit)} to {quantity(item.high, item.unit)}"
+
+
+def _status(item: Ratio | Metric) -> str:
+    return "**FAIL**" if item.status == "FAIL" else item.status
+
+
+def target_line(scenario: str, item: Ratio | Metric) -> str:
+    """A one-line verdict for a ratio or metric that has a target."""
+    target = f"target {item.target}" if item.target is not None else "no target"
+    if item.value is None:
+        why = f": {item.missing}" if item.missing else ""
+        return f"{item.status}  {scenario} [{item.case}] {item.label}: not measured{why} ({target})"
+    return f"{item.status}  {scenario} [{item.case}] {item.label} = {_value(item)} ({target})"
+
+
+def targets_table(run: RunResult) -> list[str]:
+    lines = [
+        "| scenario | case | measure | value | range | target | status |",
+        "|---|---|---|---:|---|---|---|",
+    ]
+    for scenario, item in run.targets:
+        lines.append(
+            f"| {scenario} | {item.case} | {item.label} | **{_value(item)}** | {_spread(item)} "
+            f"| {item.target} | {_status(item)} |"
+        )
+    for s in run.scenarios:
+        if s.error is not None:
+            lines.append(f"| {s.scenario} | | error | | | | **ERROR** |")
+    return lines
 
 
 def ratio_table(run: RunResult) -> list[str]:
@@ -33,12 +83,25 @@ def ratio_table(run: RunResult) -> list[str]:
     ]
     for s in run.scenarios:
         for r in s.ratios:
-            spread = "" if r.low is None or r.high is None else f"{_x(r.low)}-{_x(r.high)}"
             target = "" if r.target is None else str(r.target)
-            status = r.status if r.status != "FAIL" else "**FAIL**"
             lines.append(
-                f"| {s.scenario} | {r.case} | {r.label} | **{_x(r.value)}** | {spread} "
-                f"| {target} | {status} |"
+                f"| {s.scenario} | {r.case} | {r.label} | **{_x(r.value)}** | {_spread(r)} "
+                f"| {target} | {_status(r)} |"
+            )
+    return lines
+
+
+def metric_table(run: RunResult) -> list[str]:
+    lines = [
+        "| scenario | case | measure | value | range | target | status |",
+        "|---|---|---|---:|---|---|---|",
+    ]
+    for s in run.scenarios:
+        for m in s.metrics:
+            target = "" if m.target is None else str(m.target)
+            lines.append(
+                f"| {s.scenario} | {m.case} | {m.label} | **{quantity(m.value, m.unit)}** "
+                f"| {_spread(m)} | {target} | {_status(m)} |"
             )
     return lines
 
@@ -46,7 +109,7 @@ def ratio_table(run: RunResult) -> list[str]:
 def _baseline(measurements: tuple[Measurement, ...], case: str) -> float | None:
     for m in measurements:
         if m.case == case and m.contender == "trealtime":
-            return m.median_us
+            return m.median
     return None
 
 
@@ -58,49 +121,73 @@ def time_table(run: RunResult) -> list[str]:
     for s in run.scenarios:
         for m in s.measurements:
             base = _baseline(s.measurements, m.case)
-            rel = "" if base is None else _x(m.median_us / base)
+            rel = "" if not base else _x(m.median / base)
             lines.append(
-                f"| {s.scenario} | {m.case} | {m.contender} | {_us(m.median_us)} {m.unit} "
-                f"| {_us(m.min_us)}-{_us(m.max_us)} | {rel} |"
+                f"| {s.scenario} | {m.case} | {m.contender} | {_us(m.median)} {m.unit} "
+                f"| {_us(m.low)}-{_us(m.high)} | {rel} |"
             )
     return lines
 
 
-def markdown(run: RunResult) -> str:
+def markdown(run: RunResult, *, chart: str | None = None) -> str:
     mode = "quick smoke run" if run.quick else "full run"
     env = run.environment
+    versions = ", ".join(
+        f"{name} {env[name]}"
+        for name in ("openai", "websockets", "pydantic", "trio", "trio-websocket", "wsproto")
+        if name in env
+    )
     lines = [
         f"## trealtime benchmarks ({mode})",
         "",
-        f"{run.repetitions} interleaved repetitions per contender, ~{run.sample_seconds:g} s per "
-        f"sample; Python {env.get('python')} on {env.get('machine')}, openai {env.get('openai')}, "
-        f"orjson {env.get('orjson')}.",
+        f"`{run.command}` on Python {env.get('python')}, {env.get('platform')} "
+        f"({env.get('cpus', '?')} CPUs), in {run.seconds:.0f} s; {versions}; load average "
+        f"{env.get('load average', '?')}.",
         "",
-        "### Ratios (median of paired per-repetition ratios; > 1 means the denominator is faster)",
+        f"In-process scenarios: {run.repetitions} interleaved repetitions of "
+        f"~{run.sample_seconds:g} s per contender; loopback scenarios: the server in a "
+        "separate process, the clients in rotating order, several rounds.  Values are medians "
+        "over repetitions (ratios: of the paired per-repetition ratios); ranges are the extremes.",
+        "",
+        "### Targets",
+        "",
+        *targets_table(run),
+    ]
+    if chart:
+        lines += ["", f"![benchmark ratios]({chart})"]
+    lines += [
+        "",
+        "### Ratios (> 1 means the denominator is faster / smaller)",
         "",
         *ratio_table(run),
+        "",
+        "### Measurements",
+        "",
+        *metric_table(run),
         "",
         "### Times (context for the ratios; absolute numbers depend on the machine)",
         "",
         *time_table(run),
     ]
     notes = [(s.scenario, n) for s in run.scenarios for n in s.notes]
+    notes += [(s.scenario, f"ERROR: {s.error}") for s in run.scenarios if s.error]
     if notes:
         lines += ["", "### Notes", ""]
         lines += [f"- {scenario}: {note}" for scenario, note in notes]
     return "\n".join(lines)
 
 
-def _ratio_json(ratio: Ratio) -> dict[str, Any]:
-    data = dataclasses.asdict(ratio)
-    data["label"] = ratio.label
-    data["status"] = ratio.status
+def _item_json(item: Ratio | Metric) -> dict[str, Any]:
+    data = dataclasses.asdict(item)
+    data["label"] = item.label
+    data["status"] = item.status
     return data
 
 
 def _scenario_json(result: ScenarioResult) -> dict[str, Any]:
     data = dataclasses.asdict(result)
-    data["ratios"] = [_ratio_json(r) for r in result.ratios]
+    data["ratios"] = [_item_json(r) for r in result.ratios]
+    data["metrics"] = [_item_json(m) for m in result.metrics]
     return data
 
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from benchmarks import progress
+
 #: Runs ``loops`` iterations and returns the elapsed nanoseconds.
 BatchRunner = Callable[[int], int]
 
@@ -112,10 +114,12 @@ def measure_interleaved(
     Repetition ``i`` of every contender is taken back to back, so per-repetition ratios
     are paired measurements under the same machine conditions.
     """
+    progress.step("calibrating")
     loops = [calibrate(c, sample_ns) for c in contenders]
     per_op: list[list[float]] = [[] for _ in contenders]
     n = len(contenders)
     for rep in range(repetitions):
+        progress.step("sampling", rep + 1, repetitions)
         for k in range(n):
             i = (rep + k) % n
             contender = contenders[i]

@@ -1,0 +1,398 @@
+"""Client side of the loopback scenarios: the server process, and the three clients.
+
+The server (:mod:`benchmarks.server_process`) runs in a child process.  The clients, all
+connected to it over ``127.0.0.1`` and all asking for the same session configuration (no server
+VAD), are:
+
+- ``trealtime``: :func:`trealtime.open_session`, iterated with ``async for``;
+- ``openai``: the ``openai`` package's ``AsyncRealtimeConnection`` (``client.realtime.connect``
+  with ``websocket_base_url`` pointed at the server), iterated with ``async for``;
+- ``floor``: a bare ``trio-websocket`` client that only calls ``get_message()`` and never
+  decodes: the transport's own cost, the physical floor under trealtime.
+
+A stream starts when the client sends :data:`~benchmarks.fixtures.TRIGGER_JSON` and ends with
+the frame whose ``event_id`` is :data:`~benchmarks.fixtures.END_ID`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import trio
+import trio_websocket
+import wsproto
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+
+from benchmarks import fixtures
+from benchmarks.contenders import openai_realtime
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 30.0
+END_ID = fixtures.END_ID
+#: Time stamps in event ids: ``ev_<time.monotonic_ns()>``.
+STAMP_PREFIX = "ev_"
+
+Query = Mapping[str, str | int | float]
+#: trealtime's ``close_timeout`` here: the server answers a close at once, so a longer wait
+#: would only stretch the run when the client misses that answer.
+CLOSE_TIMEOUT = 0.5
+#: Bytes per read of the wsproto floor client.
+RECEIVE_BYTES = 1 << 16
+
+
+class ServerFailed(RuntimeError):
+    """The server process could not start or died."""
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    url: str
+    api_key: str
+    pid: int
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.split(":")[2].split("/")[0])
+
+    @property
+    def websocket_base_url(self) -> str:
+        """What ``AsyncOpenAI(websocket_base_url=...)`` wants (the SDK appends ``/realtime``)."""
+        return self.url.removesuffix("/realtime")
+
+
+class ServerProcess:
+    """``with ServerProcess() as server:`` runs the benchmark server in a child process."""
+
+    def __init__(self, cpu: int | None = None) -> None:
+        self._cpu = cpu
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self.address: ServerAddress | None = None
+
+    def __enter__(self) -> ServerAddress:
+        args = [sys.executable, "-m", "benchmarks.server_process"]
+        if self._cpu is not None:
+            args += ["--cpu", str(self._cpu)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self._process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )  # fmt: skip
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], READY_TIMEOUT)
+        line = self._process.stdout.readline() if ready else b""
+        if not line:
+            self._stop()
+            raise ServerFailed(f"the benchmark server did not start: {self.stderr_tail()}")
+        data = json.loads(line)
+        self.address = ServerAddress(data["url"], data["api_key"], data["pid"])
+        return self.address
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+        self._stderr.close()
+
+    def _stop(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:]
+
+
+def _query(query: Query) -> dict[str, str]:
+    return {key: str(value) for key, value in query.items()}
+
+
+def stamp_lag_ns(event_id: object, now_ns: int) -> int | None:
+    """``now_ns`` minus the send time stamped in ``event_id`` (None if it has no stamp)."""
+    if isinstance(event_id, str) and event_id.startswith(STAMP_PREFIX):
+        digits = event_id[3:]
+        if digits.isdigit():
+            return now_ns - int(digits)
+    return None
+
+
+# -- trealtime -------------------------------------------------------------------------------------
+
+
+def trealtime_settings() -> Any:
+    from trealtime import RealtimeSettings
+    from trealtime.events import AudioConfig, AudioInput, SessionProperties
+
+    audio = AudioConfig(input=AudioInput(turn_detection=None))
+    return RealtimeSettings(session_properties=SessionProperties(audio=audio))
+
+
+@contextlib.asynccontextmanager
+async def trealtime_session(server: ServerAddress, query: Query) -> AsyncIterator[Any]:
+    """An open :class:`trealtime.Session` (``session.updated`` already received)."""
+    import trealtime
+
+    async with trealtime.open_session(
+        url=server.url,
+        api_key=server.api_key,
+        settings=trealtime_settings(),
+        extra_query=_query(query),
+        connect_timeout=60.0,
+        close_timeout=CLOSE_TIMEOUT,
+    ) as session:
+        yield session
+
+
+async def trealtime_trigger(session: Any) -> None:
+    from trealtime.events import InputAudioBufferClear
+
+    await session.send(InputAudioBufferClear())
+
+
+# -- the transport floor: bare trio-websocket ----------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def floor_connection(
+    server: ServerAddress, query: Query
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """A bare trio-websocket connection, configured like the others, without any decoding."""
+    headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
+    async with trio_websocket.open_websocket(
+        server.host, server.port, _resource(query), use_ssl=False, extra_headers=headers
+    ) as ws:
+        await ws.send_message(fixtures.SESSION_UPDATE_JSON)
+        while '"session.updated"' not in await ws.get_message():
+            pass
+        yield ws
+
+
+class WsprotoConnection:
+    """A minimal client on wsproto directly, in the caller's task (no reader task, no channel).
+
+    It reads 64 KiB at a time and hands out whole text messages: the cost of the WebSocket
+    protocol itself under Trio, below trio-websocket's (which adds a reader task, a message
+    channel and 4 KiB reads).
+    """
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self._messages: collections.deque[str] = collections.deque()
+        self._parts: list[str] = []
+        self._accepted = False
+        self._closed = False
+        self._send_lock = trio.StrictFIFOLock()
+
+    async def handshake(self, host: str, target: str, headers: list[tuple[bytes, bytes]]) -> None:
+        request = Request(host=host, target=target, extra_headers=headers)
+        await self._stream.send_all(self._ws.send(request))
+        while not self._accepted:
+            await self._receive()
+
+    async def get_message(self) -> str:
+        while not self._messages:
+            await self._receive()
+        return self._messages.popleft()
+
+    async def send_message(self, text: str) -> None:
+        await self._send(self._ws.send(TextMessage(data=text)))
+
+    async def _send(self, data: bytes) -> None:
+        async with self._send_lock:  # a reader's pong and a writer's message may overlap
+            await self._stream.send_all(data)
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            if not self._closed:
+                await self._send(self._ws.send(CloseConnection(code=1000)))
+                while not self._closed:
+                    await self._receive()
+        await trio.aclose_forcefully(self._stream)
+
+    async def _receive(self) -> None:
+        data = await self._stream.receive_some(RECEIVE_BYTES)
+        if not data:
+            self._closed = True
+            raise trio.BrokenResourceError("the server closed the connection")
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            if isinstance(event, TextMessage):
+                self._parts.append(event.data)
+                if event.message_finished:
+                    self._messages.append("".join(self._parts))
+                    self._parts.clear()
+            elif isinstance(event, AcceptConnection):
+                self._accepted = True
+            elif isinstance(event, Ping):
+                await self._send(self._ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self._closed = True
+            elif isinstance(event, RejectConnection):
+                raise ServerFailed(f"handshake rejected: {event.status_code}")
+
+
+@contextlib.asynccontextmanager
+async def wsproto_connection(
+    server: ServerAddress, query: Query
+) -> AsyncIterator[WsprotoConnection]:
+    """A :class:`WsprotoConnection`, configured like the other clients."""
+    stream = await trio.open_tcp_stream(server.host, server.port)
+    connection = WsprotoConnection(stream)
+    try:
+        headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
+        await connection.handshake(server.host, _resource(query), headers)
+        await connection.send_message(fixtures.SESSION_UPDATE_JSON)
+        while '"session.updated"' not in await connection.get_message():
+            pass
+        yield connection
+    finally:
+        await connection.aclose()
+
+
+def _resource(query: Query) -> str:
+    return "/v1/realtime?" + "&".join(f"{k}={v}" for k, v in _query(query).items())
+
+
+def floor_event_id(message: str | bytes) -> str | None:
+    """The ``event_id`` of a frame, found by string search (the floor does not parse JSON)."""
+    text = message if isinstance(message, str) else message.decode()
+    start = text.find('"event_id":"')
+    if start < 0:
+        return None
+    start += 12
+    return text[start : text.index('"', start)]
+
+
+async def fetch_stats(server: ServerAddress) -> dict[str, Any]:
+    """The server's CPU time and per-run lateness (``bench=stats``)."""
+    resource = "/v1/realtime?bench=stats"
+    headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
+    async with trio_websocket.open_websocket(
+        server.host, server.port, resource, use_ssl=False, extra_headers=headers
+    ) as ws:
+        while True:
+            message = await ws.get_message()
+            if '"bench.stats"' in message:
+                data: dict[str, Any] = json.loads(message)
+                return data
+
+
+def server_stats(server: ServerAddress) -> dict[str, Any]:
+    """:func:`fetch_stats` from outside Trio."""
+    return trio.run(fetch_stats, server)
+
+
+# -- openai ----------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def openai_connection(server: ServerAddress, query: Query) -> AsyncIterator[Any]:
+    """An ``openai`` ``AsyncRealtimeConnection`` (asyncio), ``session.updated`` received."""
+    openai_realtime()  # raises ContenderUnavailable with the install hint
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key=server.api_key, websocket_base_url=server.websocket_base_url)
+    try:
+        manager = client.realtime.connect(model="gpt-realtime", extra_query=_query(query))
+        async with manager as connection:
+            await connection.session.update(session=cast(Any, fixtures.SESSION_UPDATE))
+            async for event in connection:
+                if event.type == "session.updated":
+                    break
+            yield connection
+    finally:
+        await client.close()
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of sorted values, linearly interpolated."""
+    if not sorted_values:
+        raise ValueError("no values")
+    position = q * (len(sorted_values) - 1)
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def runqueue_wait_s() -> float:
+    """Seconds this process's main thread has spent runnable but waiting for a CPU (Linux).
+
+    Its growth during a measurement shows contention from other processes, which
+    ``time.process_time()`` cannot see; 0.0 where ``/proc/self/schedstat`` is missing.
+    """
+    try:
+        with open("/proc/self/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Pin this process to ``cpu`` for the block (no-op if ``None`` or unsupported)."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def split_cpus() -> tuple[int | None, int | None]:
+    """``(client cpu, server cpu)``: two different CPUs of those we may use, if there are two."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return cpus[-1], cpus[-2]

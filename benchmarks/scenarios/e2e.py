@@ -1,0 +1,240 @@
+"""e2e: a long scripted response streamed over loopback by a server in another process.
+
+The server (:mod:`benchmarks.server_process`, ``bench=blast``) sends ``K`` realistic voice turns
+(99 frames each: 50 audio deltas of 100 ms, 40 transcript deltas, lifecycle events) as fast as
+the socket takes them.  Each client connects, configures the session, then starts the stream
+and reads typed events until the end frame:
+
+- ``trealtime``: ``async for event in session`` (decode, state mirror, request matching);
+- ``openai``: ``async for event in connection`` on the SDK's ``AsyncRealtimeConnection``;
+- ``floor``: bare trio-websocket ``get_message()`` without decoding (the transport's cost);
+- ``wsproto``: a client on wsproto directly, in one task, reading 64 KiB at a time, without
+  decoding: the WebSocket protocol's own cost under Trio, below trio-websocket.
+
+Each client runs in a worker process of its own (:mod:`benchmarks.worker`), which imports only
+that client.  Measured there from the trigger to the end frame: CPU time
+(``time.process_time()``; the server's CPU is in the other process) per received event, and
+events per second (wall).  The clients take turns, rotating the order each round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from benchmarks import progress
+from benchmarks.config import RunConfig
+from benchmarks.contenders import ContenderUnavailable, openai_realtime
+from benchmarks.loopback import (
+    END_ID,
+    ServerAddress,
+    ServerFailed,
+    ServerProcess,
+    floor_connection,
+    openai_connection,
+    trealtime_session,
+    trealtime_trigger,
+    wsproto_connection,
+)
+from benchmarks.results import Measurement, Metric, Ratio, ScenarioResult, Target
+from benchmarks.worker import Worker
+
+TREALTIME = "trealtime"
+OPENAI = "openai"
+FLOOR = "floor"
+WSPROTO = "wsproto"
+CPU_CASE = "client CPU per event"
+RATE_CASE = "throughput"
+FRAMES_PER_TURN = 106
+JOB = "benchmarks.scenarios.e2e:blast_job"
+_END_PREFIX = '{"type":"rate_limits.updated","event_id":"' + END_ID + '"'
+
+#: trealtime must use less client CPU per event than openai (the aim is 2x).
+VS_OPENAI = Target(">=", 1)
+
+
+@dataclass(frozen=True)
+class Run:
+    events: int
+    cpu_s: float
+    wall_s: float
+    odd: int = 0  # events that were not decoded to a typed event
+
+
+class EndToEndScenario:
+    name = "e2e"
+    description = "server process streams a long response over loopback (client CPU per event)"
+
+    def run(self, config: RunConfig) -> ScenarioResult:
+        turns = 8 if config.quick else 40
+        query = {"bench": "blast", "turns": turns}
+        notes = [
+            f"{turns} voice turns per run ({turns * FRAMES_PER_TURN + 2:,} frames, "
+            f"{turns * 5} s of 24 kHz audio); {config.rounds} rounds, rotating order"
+        ]
+        names = [TREALTIME, FLOOR, WSPROTO]
+        missing: dict[str, str] = {}
+        try:
+            openai_realtime()
+            names.append(OPENAI)
+        except ContenderUnavailable as exc:
+            missing[OPENAI] = str(exc)
+
+        runs: dict[str, list[Run]] = {name: [] for name in names}
+        try:
+            with ServerProcess() as server, contextlib.ExitStack() as stack:
+                address = dataclasses.asdict(server)
+                workers = {name: stack.enter_context(Worker(name)) for name in names}
+
+                def run(name: str) -> Run:
+                    data = workers[name].call(JOB, address, name, query)
+                    return Run(**data)
+
+                for name in names:  # warm-up: imports, caches, the server's first connection
+                    progress.step(f"warm-up {name}")
+                    run(name)
+                for rnd in range(config.rounds):
+                    for k in range(len(names)):
+                        name = names[(rnd + k) % len(names)]
+                        progress.step(f"round {name}", rnd + 1, config.rounds)
+                        runs[name].append(run(name))
+        except ServerFailed as exc:
+            return ScenarioResult(self.name, self.description, (), (), (str(exc),))
+
+        measurements: list[Measurement] = []
+        metrics: list[Metric] = []
+        for name in names:
+            cpu = [r.cpu_s / r.events * 1e6 for r in runs[name]]
+            rate = [r.events / r.wall_s for r in runs[name]]
+            measurements.append(Measurement.from_values(CPU_CASE, name, "µs CPU/event", cpu))
+            metrics.append(Metric.from_values(RATE_CASE, f"{name} events/s", "events/s", rate))
+            odd = sum(r.odd for r in runs[name])
+            if odd:
+                notes.append(f"{name}: {odd} events were not decoded to a typed event")
+        expected = turns * FRAMES_PER_TURN + 2
+        for name in names:
+            counts = sorted({r.events for r in runs[name]} - {expected})
+            if counts:
+                notes.append(f"{name} received {counts} events in a run, not {expected}")
+
+        def cpu_per_event(name: str) -> list[float]:
+            return [r.cpu_s / r.events for r in runs[name]]
+
+        ratios: list[Ratio] = []
+        if OPENAI in runs:
+            ratios.append(
+                Ratio.from_pairs(
+                    CPU_CASE,
+                    OPENAI,
+                    TREALTIME,
+                    cpu_per_event(OPENAI),
+                    cpu_per_event(TREALTIME),
+                    VS_OPENAI,
+                )
+            )
+        else:
+            ratios.append(
+                Ratio(CPU_CASE, OPENAI, TREALTIME, None, target=VS_OPENAI, missing=missing[OPENAI])
+            )
+        for floor in (FLOOR, WSPROTO):
+            ratios.append(
+                Ratio.from_pairs(
+                    CPU_CASE, TREALTIME, floor, cpu_per_event(TREALTIME), cpu_per_event(floor)
+                )
+            )
+        notes.append("the aim for openai / trealtime is 2x; the target is > 1x (less CPU)")
+        notes += [f"{name} not measured: {why}" for name, why in missing.items()]
+        return ScenarioResult(
+            self.name,
+            self.description,
+            tuple(measurements),
+            tuple(ratios),
+            tuple(notes),
+            tuple(metrics),
+        )
+
+
+def blast_job(server: dict[str, Any], client: str, query: dict[str, Any]) -> dict[str, Any]:
+    """One run of ``client`` (in a worker process); returns a :class:`Run` as a dict."""
+    address = ServerAddress(**server)
+    gc.collect()
+    if client == OPENAI:
+        result = asyncio.run(_openai(address, query))
+    else:
+        runner = {TREALTIME: _trealtime, FLOOR: _floor, WSPROTO: _wsproto}[client]
+        result = trio.run(runner, address, query)
+    return dataclasses.asdict(result)
+
+
+async def _trealtime(server: ServerAddress, query: dict[str, Any]) -> Run:
+    from trealtime.events import InputAudioBufferCleared, InvalidServerEvent, UnknownServerEvent
+
+    fallback = (InvalidServerEvent, UnknownServerEvent)
+    async with trealtime_session(server, query) as session:
+        events = odd = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await trealtime_trigger(session)
+        async for event in session:
+            # Skip session.created/updated, queued (and decoded) before the clock started.
+            if events or isinstance(event, InputAudioBufferCleared):
+                events += 1
+            if isinstance(event, fallback):
+                odd += 1
+            if event.event_id == END_ID:
+                break
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+    return Run(events, cpu1 - cpu0, wall1 - wall0, odd)
+
+
+async def _floor(server: ServerAddress, query: dict[str, Any]) -> Run:
+    from benchmarks.fixtures import TRIGGER_JSON
+
+    async with floor_connection(server, query) as ws:
+        events = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await ws.send_message(TRIGGER_JSON)
+        while True:
+            message = await ws.get_message()
+            events += 1
+            if isinstance(message, str) and message.startswith(_END_PREFIX):
+                break
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+    return Run(events, cpu1 - cpu0, wall1 - wall0)
+
+
+async def _wsproto(server: ServerAddress, query: dict[str, Any]) -> Run:
+    from benchmarks.fixtures import TRIGGER_JSON
+
+    async with wsproto_connection(server, query) as ws:
+        events = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await ws.send_message(TRIGGER_JSON)
+        while True:
+            message = await ws.get_message()
+            events += 1
+            if message.startswith(_END_PREFIX):
+                break
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+    return Run(events, cpu1 - cpu0, wall1 - wall0)
+
+
+async def _openai(server: ServerAddress, query: dict[str, Any]) -> Run:
+    async with openai_connection(server, query) as connection:
+        events = odd = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await connection.input_audio_buffer.clear()
+        async for event in connection:
+            events += 1
+            if isinstance(event, dict):
+                odd += 1
+            elif event.event_id == END_ID:
+                break
+        cpu1, wall1 = time.process_time(), time.perf_counter()
+    return Run(events, cpu1 - cpu0, wall1 - wall0, odd)

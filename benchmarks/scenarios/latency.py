@@ -1,0 +1,151 @@
+"""latency: from the server's write of a frame to the typed event in the caller's hands.
+
+The server process stamps every 20 ms audio delta with ``time.monotonic_ns()`` just before
+writing it (``event_id = "ev_<ns>"``); the client takes ``time.monotonic_ns()`` as soon as the
+event is in its hands and records the difference.  Two cases:
+
+- ``idle``: one session, one frame every 2 ms (the client is idle when each frame arrives);
+- ``load``: 100 sessions, each streaming real-time audio both ways (50 deltas/s down,
+  50 appends/s up), in one client process.
+
+Contenders: ``trealtime`` and the transport ``floor`` (bare trio-websocket ``get_message()``,
+no decoding), plus ``openai`` in the idle case for context.  trealtime's *overhead* is
+``trealtime - floor`` of the percentile, paired round by round; the medians over rounds are
+reported.  The targets (p50 < 100 µs, p99 < 2 ms) apply under load.  Each client runs in a
+worker process of its own (:mod:`benchmarks.worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import statistics
+
+from benchmarks import progress
+from benchmarks.config import RunConfig
+from benchmarks.contenders import ContenderUnavailable, openai_realtime
+from benchmarks.loopback import ServerFailed, ServerProcess
+from benchmarks.results import Measurement, Metric, ScenarioResult, Target
+from benchmarks.streaming import (
+    FLOOR,
+    OPENAI,
+    TREALTIME,
+    Fleet,
+    FleetResult,
+    fleet_dict,
+    fleet_result,
+)
+from benchmarks.worker import Worker
+
+IDLE = "idle (1 session)"
+LOAD_SESSIONS = 100
+LOAD = f"load ({LOAD_SESSIONS} sessions)"
+UNIT = "µs"
+FLEET_JOB = "benchmarks.streaming:fleet_job"
+OPENAI_JOB = "benchmarks.streaming:openai_job"
+
+#: Targets for trealtime's overhead over the floor, under load.
+P50_TARGET = Target("<", 100, "µs")
+P99_TARGET = Target("<", 2000, "µs")
+
+
+class LatencyScenario:
+    name = "latency"
+    description = "server write → typed event in the caller's hands, p50/p99 (µs)"
+
+    def run(self, config: RunConfig) -> ScenarioResult:
+        idle = Fleet(1, rate=500, count=100 if config.quick else 600, appends=False)
+        load = Fleet(LOAD_SESSIONS, rate=50, count=40 if config.quick else 150, appends=True)
+        load_rounds = 2 if config.quick else min(config.rounds, 5)
+        notes = [
+            f"idle: 1 session, {idle.count} frames at {idle.rate:g}/s, {config.rounds} rounds; "
+            f"load: {load.sessions} sessions x {load.count} frames at {load.rate:g}/s, with "
+            f"{load.rate:g} appends/s each, {load_rounds} rounds; the first "
+            "5 frames of each session are not counted"
+        ]
+        has_openai = True
+        try:
+            openai_realtime()
+        except ContenderUnavailable as exc:
+            has_openai = False
+            notes.append(f"openai not measured: {exc}")
+
+        runs: dict[tuple[str, str], list[FleetResult]] = {}
+        clients = [TREALTIME, FLOOR, OPENAI] if has_openai else [TREALTIME, FLOOR]
+        try:
+            with ServerProcess() as server, contextlib.ExitStack() as stack:
+                address = dataclasses.asdict(server)
+                workers = {name: stack.enter_context(Worker(name)) for name in clients}
+                serial = 0
+
+                def one(case: str, client: str, fleet: Fleet) -> FleetResult:
+                    nonlocal serial
+                    serial += 1
+                    job = fleet_dict(dataclasses.replace(fleet, tag=f"latency-{serial}"))
+                    if client == OPENAI:
+                        data = workers[client].call(OPENAI_JOB, address, job)
+                    else:
+                        data = workers[client].call(FLEET_JOB, address, client, job)
+                    return fleet_result(data)
+
+                for case, fleet, rounds in ((IDLE, idle, config.rounds), (LOAD, load, load_rounds)):
+                    contenders = [TREALTIME, FLOOR]
+                    if case == IDLE and has_openai:
+                        contenders.append(OPENAI)
+                    warm = dataclasses.replace(fleet, count=20)
+                    for client in contenders:
+                        progress.step(f"{case}: warm-up {client}")
+                        one(case, client, warm)
+                    for rnd in range(rounds):
+                        for k in range(len(contenders)):
+                            client = contenders[(rnd + k) % len(contenders)]
+                            progress.step(f"{case}: {client}", rnd + 1, rounds)
+                            runs.setdefault((case, client), []).append(one(case, client, fleet))
+        except ServerFailed as exc:
+            return ScenarioResult(self.name, self.description, (), (), (str(exc),))
+
+        measurements: list[Measurement] = []
+        metrics: list[Metric] = []
+        for (case, client), results in runs.items():
+            for label, q in (("p50", 0.5), ("p99", 0.99)):
+                values = [v for r in results if (v := r.lag_percentile_us(q)) is not None]
+                if values:
+                    measurements.append(
+                        Measurement.from_values(f"{case} {label}", client, UNIT, values)
+                    )
+            incomplete = [r for r in results if not r.complete]
+            if incomplete:
+                notes.append(
+                    f"{case} {client}: {len(incomplete)} of {len(results)} rounds incomplete "
+                    f"({incomplete[0].frames}/{incomplete[0].expected_frames} frames, "
+                    f"errors {incomplete[0].errors[:2]})"
+                )
+            cpu = statistics.median(r.cpu_share for r in results)
+            wait = statistics.median(r.wait_share for r in results)
+            late = statistics.median(r.server_late_p99_us for r in results)
+            notes.append(
+                f"{case} {client}: client CPU {cpu:.0%} of a core (+{wait:.0%} waiting for a "
+                f"CPU held by other processes); server's own lateness p99 {late / 1000:.1f} ms"
+            )
+
+        for case in (IDLE, LOAD):
+            tr, fl = runs.get((case, TREALTIME), []), runs.get((case, FLOOR), [])
+            for label, q, target in (("p50", 0.5, P50_TARGET), ("p99", 0.99, P99_TARGET)):
+                overhead = [
+                    a - b
+                    for x, y in zip(tr, fl, strict=True)
+                    if (a := x.lag_percentile_us(q)) is not None
+                    and (b := y.lag_percentile_us(q)) is not None
+                ]
+                metrics.append(
+                    Metric.from_values(
+                        case,
+                        f"trealtime - floor {label}",
+                        UNIT,
+                        overhead,
+                        target if case == LOAD else None,
+                    )
+                )
+        return ScenarioResult(
+            self.name, self.description, tuple(measurements), (), tuple(notes), tuple(metrics)
+        )

@@ -1,0 +1,377 @@
+"""A fleet of paced real-time sessions in one client process (latency, concurrency, memory).
+
+Each session asks the server for ``count`` stamped 20 ms audio deltas at ``rate`` per second
+(``bench=paced``) and, when ``appends`` is set, sends a 20 ms ``input_audio_buffer.append`` at
+the same rate (real-time audio both ways).  All sessions are opened first; then they start
+together, each offset by a fraction of the period so that their frames interleave as
+independent calls would.  For every stamped frame the *delivery lag* is recorded: the time from
+the server's write (the stamp) to the moment the event is in the caller's hands.
+
+Clients: ``trealtime`` (``async for event in session``; ``session.append_audio(pcm)``),
+``floor`` (bare trio-websocket: ``get_message()`` and ``send_message(pre-encoded append)``) and
+``wsproto`` (the same on :class:`benchmarks.loopback.WsprotoConnection`, without
+trio-websocket's reader task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from benchmarks import fixtures
+from benchmarks.loopback import (
+    END_ID,
+    ServerAddress,
+    fetch_stats,
+    floor_connection,
+    floor_event_id,
+    pinned,
+    runqueue_wait_s,
+    stamp_lag_ns,
+    trealtime_session,
+    trealtime_trigger,
+    wsproto_connection,
+)
+
+TREALTIME = "trealtime"
+FLOOR = "floor"
+WSPROTO = "wsproto"
+OPENAI = "openai"
+CLIENTS = (TREALTIME, FLOOR, WSPROTO)
+#: Stamped frames per session not counted (the first ones see the start-up burst).
+WARM_UP_FRAMES = 5
+OPEN_CONCURRENCY = 16
+CHUNK_MS = 20
+
+
+@dataclass
+class FleetResult:
+    """What one fleet run measured (the streaming phase only; opening and closing excluded)."""
+
+    sessions: int
+    opened: int
+    lags_ns: list[int] = field(default_factory=list)
+    frames: int = 0
+    expected_frames: int = 0
+    append_late_ns: list[int] = field(default_factory=list)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    timed_out: bool = False
+    errors: list[str] = field(default_factory=list)
+    server: dict[str, Any] = field(default_factory=dict)
+    server_cpu_s: float = 0.0
+    #: Seconds the client / the server waited for a CPU during the stream (contention).
+    wait_s: float = 0.0
+    server_wait_s: float = 0.0
+    #: What ``Fleet.sampler`` returned, every ``Fleet.sample_every`` seconds of the stream.
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every session opened and received every frame in time."""
+        return (
+            not self.timed_out
+            and self.opened == self.sessions
+            and self.frames >= self.expected_frames
+        )
+
+    @property
+    def cpu_share(self) -> float:
+        """Client CPU time over wall time during the stream (1.0: one core fully busy)."""
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def wait_share(self) -> float:
+        """Share of the stream's wall time the client spent waiting for a CPU."""
+        return self.wait_s / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def server_wait_share(self) -> float:
+        return self.server_wait_s / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def server_cpu_share(self) -> float:
+        return self.server_cpu_s / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def server_late_p99_us(self) -> float:
+        return float(self.server.get("late_p99_us", 0.0))
+
+    def lag_percentile_us(self, q: float) -> float | None:
+        if not self.lags_ns:
+            return None
+        ordered = sorted(self.lags_ns)
+        index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+        return ordered[index] / 1000
+
+
+Opener = Callable[[ServerAddress, dict[str, Any]], contextlib.AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """How to run a fleet: size, pacing and length."""
+
+    sessions: int
+    rate: float = 50.0
+    count: int = 100
+    appends: bool = True
+    tag: str = ""
+    #: Extra seconds allowed beyond the nominal stream length before giving up.
+    grace: float = 10.0
+    #: Called every ``sample_every`` seconds during the stream (e.g. to sample memory).
+    sampler: Callable[[], float] | None = None
+    sample_every: float = 0.1
+
+    @property
+    def nominal_seconds(self) -> float:
+        return self.count / self.rate
+
+
+async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetResult:
+    """Open ``fleet.sessions`` sessions of ``client``, stream, and measure."""
+    query: dict[str, Any] = {
+        "bench": "paced",
+        "rate": fleet.rate,
+        "count": fleet.count,
+        "run": fleet.tag,
+    }
+    result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
+    opener: Opener = {
+        TREALTIME: _trealtime_opener,
+        FLOOR: _floor_opener,
+        WSPROTO: _wsproto_opener,
+    }[client]
+    drive = _drive_trealtime if client == TREALTIME else _drive_floor
+    limiter = trio.CapacityLimiter(OPEN_CONCURRENCY)
+    all_open, go, all_done = trio.Event(), trio.Event(), trio.Event()
+    settled = 0
+    finished = 0
+    period = 1.0 / fleet.rate
+    pcm = fixtures.pcm_bytes(CHUNK_MS, seed=7)
+
+    def settle() -> None:
+        nonlocal settled
+        settled += 1
+        if settled == fleet.sessions:
+            all_open.set()
+
+    async def one(index: int) -> None:
+        nonlocal finished
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    async with limiter:
+                        connection = await stack.enter_async_context(opener(server, query))
+                except Exception as exc:
+                    result.errors.append(f"open: {exc!r}")
+                    settle()
+                    return
+                result.opened += 1
+                settle()
+                await go.wait()
+                await trio.sleep(period * index / fleet.sessions)
+                await drive(connection, fleet, pcm, result)
+        except Exception as exc:
+            result.errors.append(f"stream: {exc!r}")
+        finally:
+            finished += 1
+            if finished == fleet.sessions:
+                all_done.set()
+
+    before = await fetch_stats(server)
+    async with trio.open_nursery() as nursery:
+        for index in range(fleet.sessions):
+            nursery.start_soon(one, index)
+        await all_open.wait()
+        cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
+        go.set()
+        with trio.move_on_after(fleet.nominal_seconds + fleet.grace) as scope:
+            if fleet.sampler is None:
+                await all_done.wait()
+            else:
+                while not all_done.is_set():
+                    result.samples.append(fleet.sampler())
+                    with trio.move_on_after(fleet.sample_every):
+                        await all_done.wait()
+        result.timed_out = scope.cancelled_caught
+        result.cpu_s = time.process_time() - cpu0
+        result.wall_s = time.perf_counter() - wall0
+        result.wait_s = runqueue_wait_s() - wait0
+        if result.timed_out:
+            nursery.cancel_scope.cancel()
+    after = await fetch_stats(server)
+    result.server = after["runs"].get(fleet.tag, {})
+    result.server_cpu_s = after["cpu"] - before["cpu"]
+    result.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
+    return result
+
+
+# -- per-client driving -----------------------------------------------------------------------
+
+
+def _trealtime_opener(
+    server: ServerAddress, query: dict[str, Any]
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    return trealtime_session(server, query)
+
+
+def _floor_opener(
+    server: ServerAddress, query: dict[str, Any]
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    return floor_connection(server, query)
+
+
+def _wsproto_opener(
+    server: ServerAddress, query: dict[str, Any]
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    return wsproto_connection(server, query)
+
+
+async def _append_loop(send: Callable[[], Awaitable[None]], period: float, late: list[int]) -> None:
+    clock = trio.current_time
+    start = clock()
+    k = 0
+    while True:
+        k += 1
+        deadline = start + k * period
+        await trio.sleep_until(deadline)
+        late.append(int((clock() - deadline) * 1e9))
+        await send()
+
+
+@contextlib.asynccontextmanager
+async def _appending(
+    enabled: bool, send: Callable[[], Awaitable[None]], period: float, late: list[int]
+) -> AsyncIterator[None]:
+    async with trio.open_nursery() as nursery:
+        if enabled:
+            nursery.start_soon(_append_loop, send, period, late)
+        yield
+        nursery.cancel_scope.cancel()
+
+
+async def _drive_trealtime(session: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -> None:
+    clock, lags = time.monotonic_ns, result.lags_ns
+    seen = 0
+
+    async def append() -> None:
+        await session.append_audio(pcm)
+
+    await trealtime_trigger(session)
+    async with _appending(fleet.appends, append, 1.0 / fleet.rate, result.append_late_ns):
+        async for event in session:
+            now = clock()
+            event_id = event.event_id
+            if event_id == END_ID:
+                break
+            lag = stamp_lag_ns(event_id, now)
+            if lag is not None:
+                seen += 1
+                result.frames += 1
+                if seen > WARM_UP_FRAMES:
+                    lags.append(lag)
+
+
+async def _drive_floor(ws: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -> None:
+    clock, lags = time.monotonic_ns, result.lags_ns
+    append_text = fixtures.append_json(pcm)
+    seen = 0
+
+    async def append() -> None:
+        await ws.send_message(append_text)
+
+    await ws.send_message(fixtures.TRIGGER_JSON)
+    async with _appending(fleet.appends, append, 1.0 / fleet.rate, result.append_late_ns):
+        while True:
+            message = await ws.get_message()
+            now = clock()
+            event_id = floor_event_id(message)
+            if event_id == END_ID:
+                break
+            lag = stamp_lag_ns(event_id, now)
+            if lag is not None:
+                seen += 1
+                result.frames += 1
+                if seen > WARM_UP_FRAMES:
+                    lags.append(lag)
+
+
+async def openai_single(server: ServerAddress, fleet: Fleet) -> FleetResult:
+    """One ``openai`` connection receiving a paced stream (asyncio; no appends)."""
+    import asyncio
+
+    from benchmarks.loopback import openai_connection
+
+    query: dict[str, Any] = {
+        "bench": "paced",
+        "rate": fleet.rate,
+        "count": fleet.count,
+        "run": fleet.tag,
+    }
+    result = FleetResult(1, 0, expected_frames=fleet.count)
+    clock, lags = time.monotonic_ns, result.lags_ns
+    seen = 0
+    async with openai_connection(server, query) as connection:
+        result.opened = 1
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await connection.input_audio_buffer.clear()
+        try:
+            async with asyncio.timeout(fleet.nominal_seconds + fleet.grace):
+                async for event in connection:
+                    now = clock()
+                    event_id = getattr(event, "event_id", None)
+                    if event_id == END_ID:
+                        break
+                    lag = stamp_lag_ns(event_id, now)
+                    if lag is not None:
+                        seen += 1
+                        result.frames += 1
+                        if seen > WARM_UP_FRAMES:
+                            lags.append(lag)
+        except TimeoutError:
+            result.timed_out = True
+        result.cpu_s = time.process_time() - cpu0
+        result.wall_s = time.perf_counter() - wall0
+    return result
+
+
+# -- jobs for benchmarks.worker (JSON in, JSON out) ----------------------------------------------
+
+
+def fleet_job(
+    server: dict[str, Any], client: str, fleet: dict[str, Any], cpu: int | None = None
+) -> dict[str, Any]:
+    """:func:`run_fleet` in a worker process, pinned to ``cpu`` if given."""
+    address = ServerAddress(**server)
+    with pinned(cpu):
+        gc.collect()
+        result = trio.run(run_fleet, address, client, Fleet(**fleet))
+    return dataclasses.asdict(result)
+
+
+def openai_job(server: dict[str, Any], fleet: dict[str, Any]) -> dict[str, Any]:
+    """:func:`openai_single` in a worker process."""
+    import asyncio
+
+    gc.collect()
+    result = asyncio.run(openai_single(ServerAddress(**server), Fleet(**fleet)))
+    return dataclasses.asdict(result)
+
+
+def fleet_dict(fleet: Fleet) -> dict[str, Any]:
+    """``fleet`` as job arguments (without the sampler, which stays in-process)."""
+    data = dataclasses.asdict(fleet)
+    data.pop("sampler")
+    return data
+
+
+def fleet_result(data: dict[str, Any]) -> FleetResult:
+    return FleetResult(**data)
