@@ -9,7 +9,7 @@ import pytest
 
 from trealtime import ServerError, SessionClosed
 from trealtime._requests import PendingRequest, RequestTracker
-from trealtime._state import SessionState
+from trealtime._state import Conversation, SessionState
 from trealtime.events import (
     ErrorDetail,
     FunctionCallItem,
@@ -262,3 +262,23 @@ def test_unmatched_events_are_ignored(frame: dict[str, Any]) -> None:
     for event in feed(SessionState(), frame):
         tracker.on_server_event(event, ServerError)
     assert not keep.done
+
+
+def test_a_bounded_mirror_forgets_the_oldest_items() -> None:
+    state = SessionState(conversation=Conversation(max_items=3))
+    feed(state, added("a", None), added("b", "a"), added("c", "b"))
+    feed(
+        state,
+        {
+            "type": "conversation.item.truncated",
+            "event_id": "e",
+            "item_id": "a",
+            "content_index": 0,
+            "audio_end_ms": 5,
+        },
+    )
+    feed(state, added("d", "c"), added("e", "d"))
+    assert ids(state) == ["c", "d", "e"]
+    assert state.conversation.forgotten == 2
+    assert state.conversation.truncated_at_ms == {}  # nothing kept for forgotten items
+    assert "a" not in state.conversation

@@ -217,6 +217,9 @@ async def open_websocket(
             extra_headers=[(k.encode(), v.encode()) for k, v in headers],
             message_queue_size=1,
             max_message_size=max_message_size,
+            # trio-websocket reads 4 KiB at a time: a 100 ms audio delta took two reads and as
+            # many wsproto events. Measured: about a quarter less client CPU per event.
+            receive_buffer_size=65536,
         )
         cancel_scope.cancel()
 

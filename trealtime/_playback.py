@@ -79,17 +79,23 @@ class PlaybackTracker:
     _app_reports: bool = attrs.field(default=False, init=False)
     # Items already truncated: late deltas for them must not start tracking again.
     _closed: deque[str] = attrs.field(factory=_closed_items, init=False)
+    # The current item's byte count, kept apart from the frozen record: counting it up on every
+    # delta (the hot path) must not build a new record each time.
+    _received: int = attrs.field(default=0, init=False)
 
     @property
     def current(self) -> CurrentAudioResponse | None:
         """The item that an interruption would truncate, if any."""
+        current = self._current
+        if current is None or current.total_size == self._received:
+            return current
+        self._current = attrs.evolve(current, total_size=self._received)
         return self._current
 
     @property
     def received_ms(self) -> float:
         """Milliseconds of audio received for the current item (0 without one)."""
-        current = self._current
-        return 0.0 if current is None else current.total_size / self.bytes_per_ms
+        return 0.0 if self._current is None else self._received / self.bytes_per_ms
 
     @property
     def played_ms(self) -> float | None:
@@ -108,14 +114,15 @@ class PlaybackTracker:
             if current is None or current.response_id != response_id:
                 self._played.clear()
                 self._response_done = False
-            current = CurrentAudioResponse(
+            self._current = CurrentAudioResponse(
                 response_id=response_id,
                 item_id=item_id,
                 content_index=content_index,
                 start_time_ms=now * 1000,
             )
+            self._received = 0
             self._played.setdefault(item_id, None)
-        self._current = attrs.evolve(current, total_size=current.total_size + nbytes)
+        self._received += nbytes
 
     def on_response_done(self, response_id: str) -> None:
         """Note that a response ended: once its audio has played, nothing is left to cut."""

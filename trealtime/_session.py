@@ -121,7 +121,7 @@ from ._session_models import (
 )
 from ._session_models import Session as SessionConfig
 from ._settings import RealtimeSettings, session_update_for
-from ._state import SessionState
+from ._state import Conversation, SessionState
 from ._tool_runner import ToolCallRunner
 from ._tools import ToolRegistry, ToolSpec
 
@@ -239,6 +239,7 @@ class Session:
         video_frame_interval: float,
         log_metrics: bool,
         recorder: Recorder | None = None,
+        max_conversation_items: int | None = 256,
     ) -> None:
         self._endpoint = endpoint
         self._recorder = recorder
@@ -254,7 +255,7 @@ class Session:
         self._reconnect = reconnect
         self._keepalive = keepalive
         self._log_metrics = log_metrics
-        self._state = SessionState()
+        self._state = SessionState(conversation=Conversation(max_items=max_conversation_items))
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
@@ -922,6 +923,9 @@ class Session:
                     self._transcripts[item_id] = self._transcripts.get(item_id, "") + delta
             case ConversationItemInputAudioTranscriptionCompleted(item_id=item_id):
                 self._transcripts[item_id] = event.transcript
+                if len(self._transcripts) > 2 * (self._state.conversation.max_items or 1 << 30):
+                    mirror = self._state.conversation
+                    self._transcripts = {k: v for k, v in self._transcripts.items() if k in mirror}
             case SessionCreated(session=config) | SessionUpdated(session=config):
                 self._follow_config(config)
 
@@ -1350,6 +1354,7 @@ async def open_session(
     log_metrics: bool = False,
     record: str | os.PathLike[str] | None = None,
     record_audio: bool = False,
+    max_conversation_items: int | None = 256,
 ) -> AsyncIterator[Session]:
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
@@ -1368,7 +1373,9 @@ async def open_session(
     dead peer. ``tools`` are run when the model calls them. ``connect_stream`` replaces the
     TCP/TLS transport (the fake server's in-memory seam); ``ssl_context`` replaces the default
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
-    elided unless ``record_audio``; credentials never written).
+    elided unless ``record_audio``; credentials never written). The conversation mirror keeps
+    the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
+    flat over a long call; ``None`` keeps them all.
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1408,6 +1415,7 @@ async def open_session(
         recorder=Recorder(record, url=endpoint.url, audio=record_audio, wall_time=time.time())
         if record is not None
         else None,
+        max_conversation_items=max_conversation_items,
     )
     if len(registry.function_tools()):
         session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))

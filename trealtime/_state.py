@@ -46,13 +46,18 @@ class Conversation:
     """The items of the default conversation, in the server's order.
 
     Items are placed after their ``previous_item_id``; an item whose predecessor is unknown
-    (for example one added before a reconnect) goes at the end.
+    (for example one added before a reconnect) goes at the end. With ``max_items``, the oldest
+    items are forgotten beyond that many, so that a long call's memory stays flat (the server
+    keeps its own copy, and trims its context itself).
     """
 
+    max_items: int | None = None
     _items: dict[str, Item] = attrs.field(factory=dict)
     _order: list[str] = attrs.field(factory=list)
     truncated_at_ms: dict[str, int] = attrs.field(factory=dict)
     """Items that were truncated, with the ``audio_end_ms`` they were cut at."""
+    forgotten: int = 0
+    """How many old items were forgotten because of ``max_items``."""
 
     @property
     def items(self) -> list[Item]:
@@ -84,6 +89,10 @@ class Conversation:
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
         else:
             self._order.append(item_id)
+        if self.max_items is not None and len(self._order) > self.max_items:
+            for old in self._order[: len(self._order) - self.max_items]:
+                self.remove(old)
+                self.forgotten += 1
 
     def replace(self, item: Item) -> None:
         """Update a known item with a newer copy; unknown items are ignored."""
