@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 import trio_websocket
+import wsproto.utilities
 
 from ._connect import ConnectStream, Endpoint, open_websocket, translate_websocket_error
 from ._errors import ConnectError
@@ -127,6 +128,12 @@ class Link:
                     error = _unwrap(group)
                     if error is group:
                         raise
+                    if isinstance(error, wsproto.utilities.LocalProtocolError):
+                        # trio-websocket answers a ping that crosses our close with a pong
+                        # wsproto refuses (python-trio/trio-websocket#184): the connection is
+                        # closing anyway, so this is its end, not a failure.
+                        self._closed(None)
+                        return
                     raise translate_websocket_error(error, endpoint) from None
         finally:
             if self.close_reason is None:

@@ -687,6 +687,12 @@ class Session:
     async def _request(
         self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
     ) -> ServerEvent:
+        return await self._wait(await self._start_request(event, kind, key, link=link))
+
+    async def _start_request(
+        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
+    ) -> PendingRequest:
+        """Send a request whose reply will be awaited (``link``: ahead of the queue)."""
         self._check_open()
         event = attrs.evolve(event, event_id=self._next_event_id())
         assert isinstance(event.event_id, str)
@@ -702,7 +708,7 @@ class Session:
         except BaseException:
             self._forget_request(request)
             raise
-        return await self._wait(request)
+        return request
 
     async def _wait(self, request: PendingRequest) -> ServerEvent:
         """Wait for ``request``'s reply; several callers may share one request."""
@@ -1077,25 +1083,28 @@ class Session:
         state = _LinkState(link)
         self._link = state
         logger.debug("connecting to %s", endpoint.url)
-        await self._nursery.start(link.run)
         try:
-            await link.created.wait()
-            if not state.session_created:
-                if state.last_error is not None:
-                    raise ServerError(state.last_error.error)
-                reason = link.close_reason or CloseReason(1006, None)
-                raise ConnectError(
-                    "the server closed the connection before session.created"
-                    f" (code {reason.code}, {reason.reason!r})",
-                    close_code=reason.code,
+            # connect_timeout bounds the connection and its settings; a replay that is making
+            # progress is bounded per item by request_timeout instead, however long it is.
+            with trio.fail_after(self._connect_timeout):
+                await self._nursery.start(link.run)
+                await link.created.wait()
+                if not state.session_created:
+                    if state.last_error is not None:
+                        raise ServerError(state.last_error.error)
+                    reason = link.close_reason or CloseReason(1006, None)
+                    raise ConnectError(
+                        "the server closed the connection before session.created"
+                        f" (code {reason.code}, {reason.reason!r})",
+                        close_code=reason.code,
+                    )
+                update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
+                await self._request(
+                    SessionUpdate(session=update or SessionProperties()),
+                    "session.update",
+                    None,
+                    link=link,
                 )
-            update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
-            await self._request(
-                SessionUpdate(session=update or SessionProperties()),
-                "session.update",
-                None,
-                link=link,
-            )
             replayed = await self._replay(link) if replay else 0
         except BaseException:
             self._resend = link.resend
@@ -1112,18 +1121,28 @@ class Session:
         items = replay_items(
             self._state.conversation.items, policy.reanchor_note if policy else None
         )
+        # Pipelined: every create goes out at once, then the confirmations are collected, so
+        # that a long conversation costs one round trip, not one per item.
+        requests: list[PendingRequest] = []
         previous: str | None = None
-        for item in items:
-            if isinstance(item, UnknownItem):
-                continue
-            item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
-            event = ConversationItemCreate(
-                item=attrs.evolve(item, id=item_id),
-                previous_item_id=previous if previous is not None else NOT_GIVEN,
-            )
-            await self._request(event, "create", item_id, link=link)
-            previous = item_id
-        return len(items)
+        try:
+            for item in items:
+                if isinstance(item, UnknownItem):
+                    continue
+                item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
+                event = ConversationItemCreate(
+                    item=attrs.evolve(item, id=item_id),
+                    previous_item_id=previous if previous is not None else NOT_GIVEN,
+                )
+                requests.append(await self._start_request(event, "create", item_id, link=link))
+                previous = item_id
+            for request in requests:
+                await self._wait(request)
+        finally:
+            for request in requests:
+                if request.waiters == 0:
+                    self._forget_request(request)
+        return len(requests)
 
     def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
         policy = self._reconnect
@@ -1198,7 +1217,7 @@ class Session:
             if not renewal:
                 attempt += 1
                 if attempt > policy.max_attempts:
-                    self._finish(reason)
+                    self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
                     return None, attempt
                 delay = policy.delay(attempt)
                 await self._deliver(
@@ -1208,8 +1227,7 @@ class Session:
                 )
                 await trio.sleep(delay)
             try:
-                with trio.fail_after(self._connect_timeout):
-                    link, replayed = await self._establish(replay=True)
+                link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
                 error: Exception = ConnectTimeout("the new connection took too long")
             except (
@@ -1267,6 +1285,7 @@ class Session:
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
         self._inbound_send.close()
+        self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
         """Close within ``close_timeout`` whatever the server does; always release the socket.
