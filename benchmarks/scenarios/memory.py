@@ -146,6 +146,10 @@ class Replay:
         return (self.heap_marks[-1] - self.heap_marks[0]) * SECONDS_PER_TURN / 60
 
 
+MIRROR_TURNOVER_TURNS = 256 // 2 + 2
+"""Turns for trealtime's conversation mirror (``max_conversation_items=256``) to turn over."""
+
+
 async def _replay(server: ServerAddress, turns: int, unique: bool) -> Replay:
     """Replay ``turns`` voice turns into one session.
 
@@ -157,9 +161,11 @@ async def _replay(server: ServerAddress, turns: int, unique: bool) -> Replay:
 
     query: dict[str, str | int | float] = {"bench": "blast", "turns": turns, "unique": int(unique)}
     traced_from = turns - max(6, turns // 5)
-    # Tracing sees only what is allocated after it starts: let the long-lived per-turn state
-    # (last response, rate limits, ...) turn over once before the first sample.
-    tracing_from = traced_from - 2
+    # Tracing sees only what is allocated after it starts, and not the release of what was
+    # allocated before: while the session's bounded conversation mirror (256 items, two per
+    # turn) turns over, every new item would count as growth. Start tracing one full turnover
+    # before the first sample, so that what is measured is what really accumulates.
+    tracing_from = max(1, traced_from - MIRROR_TURNOVER_TURNS)
     every = max(1, turns // 40)
     every_traced = max(1, (turns - traced_from) // 10)
     replay = Replay(turns, [], [], [], [], 0, 0.0, [])
