@@ -18,6 +18,7 @@ import wsproto.utilities
 
 from ._connect import ConnectStream, Endpoint, open_websocket, translate_websocket_error
 from ._errors import ConnectError
+from ._groups import single_error
 
 __all__ = ["CloseReason", "Keepalive", "Link"]
 
@@ -38,17 +39,6 @@ class Keepalive:
 
     interval: float = 20.0
     timeout: float = 20.0
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    real = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
-    return real[0] if len(real) == 1 else group
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 class Link:
@@ -125,7 +115,7 @@ class Link:
                         await self._receive_loop(self._ws)
                         nursery.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
-                    error = _unwrap(group)
+                    error = single_error(group)
                     if error is group:
                         raise
                     if isinstance(error, wsproto.utilities.LocalProtocolError):

@@ -67,6 +67,7 @@ from ._errors import (
     ServerError,
     SessionClosed,
 )
+from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
 from ._item_models import (
     FunctionCallItem,
@@ -1311,26 +1312,6 @@ class Session:
             self._recorder.finish()
 
 
-def _unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error in ``group``, ignoring cancellations; the group itself otherwise."""
-    leaves: list[BaseException] = []
-
-    def collect(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                collect(inner)
-        else:
-            leaves.append(exc)
-
-    collect(group)
-    real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
-    if len(real) == 1:
-        return real[0]
-    if not real and leaves:
-        return leaves[0]
-    return group
-
-
 def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
     if isinstance(tools, ToolRegistry):
         return tools
@@ -1457,7 +1438,7 @@ async def open_session(
                     await session._close(polite=ready)
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        error = _unwrap_group(group)
+        error = single_error(group)
         if error is group:
             raise
         raise error from error.__cause__
