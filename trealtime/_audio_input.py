@@ -23,13 +23,13 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._resample import StreamResampler
+from ._session_models import AUDIO_BYTES_PER_MS
 
 __all__ = ["MIN_COMMIT_MS", "AudioInputPipeline", "AudioInputStatistics"]
 
 MIN_COMMIT_MS = 100
 """The least audio the server accepts in ``input_audio_buffer.commit``."""
 
-_BYTES_PER_MS = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
 _PCM_RATE = 24000
 _G711_RATE = 8000
 
@@ -70,14 +70,14 @@ class AudioInputPipeline:
         start_paused: bool = False,
         manual_turns: bool = False,
     ) -> None:
-        if input_format not in _BYTES_PER_MS:
+        if input_format not in AUDIO_BYTES_PER_MS:
             raise ConfigurationError(
-                f"input_format must be one of {', '.join(_BYTES_PER_MS)}, got {input_format!r}"
+                f"input_format must be one of {', '.join(AUDIO_BYTES_PER_MS)}, got {input_format!r}"
             )
         _check_ms("chunk_ms", chunk_ms, minimum=1)
         _check_ms("preroll_ms", preroll_ms, minimum=0)
         self._format = input_format
-        self._bytes_per_ms = _BYTES_PER_MS[input_format]
+        self._bytes_per_ms = AUDIO_BYTES_PER_MS[input_format]
         self._is_pcm = input_format == "audio/pcm"
         self._chunk_bytes = chunk_ms * self._bytes_per_ms
         self._chunk_ms = chunk_ms

@@ -192,11 +192,6 @@ class Link:
 
     # -- used by the session --------------------------------------------------------------------
 
-    @property
-    def open(self) -> bool:
-        """Whether the connection is up."""
-        return self._ws is not None and not self._ws.closed and not self.ended.is_set()
-
     async def send_now(self, text: str) -> None:
         """Write a frame ahead of the queue (the session's setup on a new connection)."""
         if self._ws is None:

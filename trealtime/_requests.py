@@ -108,6 +108,8 @@ class RequestTracker:
 
     def on_server_event(self, event: ServerEvent, error_type: Callable[[Any], Exception]) -> None:
         """Complete whatever request ``event`` answers; ``error_type`` builds failures."""
+        if not self._by_event_id:
+            return  # nothing pending: the common case, on every audio delta
         if isinstance(event, Error):
             event_id = event.error.event_id
             request = self._by_event_id.get(event_id) if isinstance(event_id, str) else None

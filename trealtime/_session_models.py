@@ -17,6 +17,7 @@ import attrs
 from ._notgiven import NOT_GIVEN, NotGiven
 
 __all__ = [
+    "AUDIO_BYTES_PER_MS",
     "AudioConfig",
     "AudioFormat",
     "AudioInput",
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 
+AUDIO_BYTES_PER_MS: dict[str, int] = {"audio/pcm": 48, "audio/pcmu": 8, "audio/pcma": 8}
+"""Bytes per millisecond of each audio format: PCM16 at 24 kHz, G.711 at 8 kHz."""
+
+
 @attrs.frozen(kw_only=True)
 class AudioFormat:
     """An audio format: ``audio/pcm`` (24 kHz PCM16), ``audio/pcmu`` or ``audio/pcma`` (G.711)."""
@@ -72,7 +77,7 @@ class AudioFormat:
     @property
     def bytes_per_ms(self) -> int:
         """Bytes of audio per millisecond: 48 for PCM16 at 24 kHz, 8 for G.711."""
-        return 48 if self.type == "audio/pcm" else 8
+        return AUDIO_BYTES_PER_MS.get(self.type, 8)
 
 
 @attrs.frozen(kw_only=True)

@@ -12,6 +12,7 @@ import functools
 import sys
 from array import array
 
+from .._session_models import AUDIO_BYTES_PER_MS
 from ._speech import synthesize_speech
 
 __all__ = [
@@ -32,7 +33,7 @@ _ULAW_CLIP = 32635
 
 def bytes_per_ms(format_type: str) -> int:
     """Bytes per millisecond of audio in the given format (48 for PCM16, 8 for G.711)."""
-    return 8 if format_type in G711_FORMATS else 48
+    return AUDIO_BYTES_PER_MS.get(format_type, 48)
 
 
 def _encode_ulaw(sample: int) -> int:
