@@ -1,9 +1,4 @@
-"""Where and how to connect: the URL, the credentials, and opening the WebSocket.
-
-The client opens the TCP/TLS stream itself and hands it to ``trio_websocket.wrap_client_stream``
-(trio-websocket leaks the socket of a server-initiated close otherwise); the caller holds the
-stream and always closes it.
-"""
+"""Where and how to connect: the URL, the credentials, and opening the TCP/TLS stream."""
 
 from __future__ import annotations
 
@@ -16,17 +11,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 import trio
-import trio_websocket
 
-from ._errors import ConfigurationError, ConnectError, ConnectionRejected
+from ._errors import ConfigurationError, ConnectError
 
 __all__ = [
     "DEFAULT_URL",
     "ConnectStream",
     "Credentials",
     "Endpoint",
-    "open_websocket",
-    "translate_websocket_error",
+    "open_tcp_or_tls",
 ]
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
@@ -88,12 +81,15 @@ class Endpoint:
         return cls(host, parts.port or (443 if tls else 80), tls, resource, azure)
 
     @property
+    def authority(self) -> str:
+        """The ``Host`` header: the host, and the port unless it is the scheme's default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
         """The full URL (it never carries credentials)."""
-        scheme = "wss" if self.tls else "ws"
-        default_port = 443 if self.tls else 80
-        port = "" if self.port == default_port else f":{self.port}"
-        return f"{scheme}://{self.host}{port}{self.resource}"
+        return f"{'wss' if self.tls else 'ws'}://{self.authority}{self.resource}"
 
     def check_transport_security(self, allow_insecure: bool) -> None:
         """Refuse plaintext ``ws://`` to anything but loopback unless explicitly allowed."""
@@ -154,95 +150,11 @@ async def open_tcp_or_tls(
         return await trio.open_tcp_stream(host, port)
     context = ssl_context or ssl.create_default_context()
     stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context)
-    # Handshake now: lazily, a bad certificate would surface inside trio-websocket's reader,
-    # which swallows it and leaves the caller waiting for a WebSocket handshake that never comes.
+    # Handshake now, so that a bad certificate is a ConnectError of its own, not a failure of
+    # the first WebSocket write.
     try:
         await stream.do_handshake()
     except trio.BrokenResourceError as exc:
         await trio.aclose_forcefully(stream)
         raise ConnectError(f"TLS handshake with {host} failed: {exc.__cause__ or exc}") from None
     return stream
-
-
-class _EndWatch(trio.abc.Stream):
-    """A stream that says when the peer ended it (trio-websocket's reader swallows that)."""
-
-    def __init__(self, inner: trio.abc.Stream) -> None:
-        self.inner = inner
-        self.ended = trio.Event()
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        try:
-            data = await self.inner.receive_some(max_bytes)
-        except trio.BrokenResourceError:
-            self.ended.set()
-            raise
-        if not data:
-            self.ended.set()
-        return data
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-async def open_websocket(
-    nursery: trio.Nursery,
-    stream: trio.abc.Stream,
-    endpoint: Endpoint,
-    headers: list[tuple[str, str]],
-    *,
-    max_message_size: int,
-) -> trio_websocket.WebSocketConnection:
-    """Do the WebSocket handshake over ``stream``, mapping failures to trealtime's errors.
-
-    If the server hangs up before answering, this fails at once with :class:`ConnectError`
-    (trio-websocket alone would wait for the handshake for ever).
-    """
-    watched = _EndWatch(stream)
-    connection: trio_websocket.WebSocketConnection | None = None
-
-    async def handshake(cancel_scope: trio.CancelScope) -> None:
-        nonlocal connection
-        connection = await trio_websocket.wrap_client_stream(
-            nursery,
-            watched,  # type: ignore[arg-type]  # annotated SocketStream | SSLStream; any Stream works
-            endpoint.host,
-            endpoint.resource,
-            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-            message_queue_size=1,
-            max_message_size=max_message_size,
-            # trio-websocket reads 4 KiB at a time: a 100 ms audio delta took two reads and as
-            # many wsproto events. Measured: about a quarter less client CPU per event.
-            receive_buffer_size=65536,
-        )
-        cancel_scope.cancel()
-
-    try:
-        async with trio.open_nursery() as waiting:
-            waiting.start_soon(handshake, waiting.cancel_scope)
-            await watched.ended.wait()
-            waiting.cancel_scope.cancel()
-    except Exception as exc:
-        raise translate_websocket_error(exc, endpoint) from None
-    if connection is None:
-        raise ConnectError(f"{endpoint.host} closed the connection during the WebSocket handshake")
-    return connection
-
-
-def translate_websocket_error(exc: BaseException, endpoint: Endpoint) -> BaseException:
-    """trealtime's error for a failure of the connection or of its handshake."""
-    if isinstance(exc, trio_websocket.ConnectionRejected):
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
-        return ConnectionRejected(exc.status_code, headers, exc.body or b"")
-    if isinstance(exc, trio_websocket.HandshakeError):
-        return ConnectError(f"WebSocket handshake with {endpoint.host} failed: {exc}")
-    if isinstance(exc, OSError | trio.BrokenResourceError):
-        cause = exc.__cause__ or exc
-        return ConnectError(f"connection to {endpoint.host} failed: {cause}")
-    return exc

@@ -13,12 +13,11 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
-import trio_websocket
-import wsproto.utilities
 
-from ._connect import ConnectStream, Endpoint, open_websocket, translate_websocket_error
+from ._connect import ConnectStream, Endpoint
 from ._errors import ConnectError
 from ._groups import single_error
+from ._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 __all__ = ["CloseReason", "Keepalive", "Link"]
 
@@ -77,7 +76,8 @@ class Link:
         self.close_recorded = False
         self.ended = trio.Event()
         self._gate = trio.Event()
-        self._ws: trio_websocket.WebSocketConnection | None = None
+        self._drained = trio.Event()
+        self._ws: WebSocket | None = None
         self._stream: trio.abc.Stream | None = None
         self._delivering = False
         self._cancel_scope = trio.CancelScope()
@@ -98,33 +98,27 @@ class Link:
                     raise ConnectError(
                         f"cannot connect to {endpoint.host}:{endpoint.port}: {exc}"
                     ) from None
+                self._ws = ws = await connect_websocket(
+                    self._stream,
+                    host=endpoint.authority,
+                    resource=endpoint.resource,
+                    headers=self._headers,
+                    max_message_size=self._max_message_size,
+                )
+                self._on_open()  # before any frame is read
+                task_status.started()
                 try:
                     async with trio.open_nursery() as nursery:
-                        self._ws = await open_websocket(
-                            nursery,
-                            self._stream,
-                            endpoint,
-                            self._headers,
-                            max_message_size=self._max_message_size,
-                        )
-                        self._on_open()  # before any frame is read
-                        task_status.started()
-                        nursery.start_soon(self._send_loop, self._ws)
+                        nursery.start_soon(self._send_loop, ws)
                         if self._keepalive is not None:
-                            nursery.start_soon(self._keepalive_loop, self._ws, self._keepalive)
-                        await self._receive_loop(self._ws)
+                            nursery.start_soon(self._keepalive_loop, ws, self._keepalive)
+                        await self._receive_loop(ws)
                         nursery.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
                     error = single_error(group)
                     if error is group:
                         raise
-                    if isinstance(error, wsproto.utilities.LocalProtocolError):
-                        # trio-websocket answers a ping that crosses our close with a pong
-                        # wsproto refuses (python-trio/trio-websocket#184): the connection is
-                        # closing anyway, so this is its end, not a failure.
-                        self._closed(None)
-                        return
-                    raise translate_websocket_error(error, endpoint) from None
+                    raise error from None
         finally:
             if self.close_reason is None:
                 self.close_reason = CloseReason(1006, "connection lost")
@@ -134,12 +128,12 @@ class Link:
                 with trio.CancelScope(shield=True):
                     await trio.aclose_forcefully(self._stream)
 
-    async def _receive_loop(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _receive_loop(self, ws: WebSocket) -> None:
         while True:
             try:
-                message = await ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                self._closed(exc.reason)
+                message = await ws.receive_message()
+            except WebSocketClosed as closed:
+                self._closed(closed)
                 return
             self._delivering = True
             try:
@@ -147,29 +141,30 @@ class Link:
             finally:
                 self._delivering = False
 
-    async def _send_loop(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _send_loop(self, ws: WebSocket) -> None:
         await self._gate.wait()
-        if self.resend is not None:
-            if not await self._write(ws, self.resend):
-                return
-            self.resend = None
-        async for text in self._outbound:
-            if not await self._write(ws, text):
-                self.resend = text
-                return
+        try:
+            if self.resend is not None:
+                if not await self._write(ws, self.resend):
+                    return
+                self.resend = None
+            async for text in self._outbound:
+                if not await self._write(ws, text):
+                    self.resend = text
+                    return
+        finally:
+            self._drained.set()
 
-    async def _write(self, ws: trio_websocket.WebSocketConnection, text: str) -> bool:
+    async def _write(self, ws: WebSocket, text: str) -> bool:
         try:
             await ws.send_message(text)
-        except trio_websocket.ConnectionClosed as exc:
-            self._closed(exc.reason)
+        except WebSocketClosed as closed:
+            self._closed(closed)
             return False
         self._on_sent(text)
         return True
 
-    async def _keepalive_loop(
-        self, ws: trio_websocket.WebSocketConnection, keepalive: Keepalive
-    ) -> None:
+    async def _keepalive_loop(self, ws: WebSocket, keepalive: Keepalive) -> None:
         while True:
             await trio.sleep(keepalive.interval)
             if self._delivering:
@@ -177,7 +172,7 @@ class Link:
             with trio.move_on_after(keepalive.timeout) as scope:
                 try:
                     await ws.ping()
-                except trio_websocket.ConnectionClosed:
+                except WebSocketClosed:
                     return
             if scope.cancelled_caught and not self._delivering:
                 logger.warning("no pong within %s s: the connection is dead", keepalive.timeout)
@@ -185,18 +180,22 @@ class Link:
                 self._cancel_scope.cancel()
                 return
 
-    def _closed(self, reason: trio_websocket.CloseReason | None) -> None:
+    def _closed(self, closed: WebSocketClosed) -> None:
         if self.close_reason is None:
-            code = reason.code if reason is not None else 1006
-            self.close_reason = CloseReason(code, reason.reason if reason is not None else None)
+            self.close_reason = CloseReason(closed.code, closed.reason)
 
     # -- used by the session --------------------------------------------------------------------
 
     async def send_now(self, text: str) -> None:
         """Write a frame ahead of the queue (the session's setup on a new connection)."""
-        if self._ws is None:
-            raise trio_websocket.ConnectionClosed(None)
-        await self._ws.send_message(text)
+        try:
+            if self._ws is None:
+                raise WebSocketClosed(1006, "not connected")
+            await self._ws.send_message(text)
+        except WebSocketClosed as closed:
+            raise ConnectError(
+                f"the connection closed during setup ({closed})", close_code=closed.code
+            ) from None
         self._on_sent(text)
 
     def open_gate(self) -> None:
@@ -209,21 +208,22 @@ class Link:
             self.close_reason = reason
         self._cancel_scope.cancel()
 
-    async def aclose(self, grace: float, reason: CloseReason) -> None:
+    async def aclose(self, grace: float, reason: CloseReason, *, flush: bool = False) -> None:
         """Close politely, waiting at most ``grace`` seconds for the server's close frame.
 
-        The wait ends as soon as the receive loop has seen the server's close: the link then
-        ends and takes trio-websocket's reader with it, so its own close wait must not linger.
+        With ``flush`` (the session has closed its outbound queue), what is still queued goes
+        out before the close frame. The wait ends as soon as the receive loop has seen the
+        server's close.
         """
         if self.close_reason is None:
             self.close_reason = reason
         ws = self._ws
         if ws is not None and not ws.closed and not self.ended.is_set():
             with trio.move_on_after(grace):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(ws.aclose, reason.code, reason.reason)
-                    await self.ended.wait()
-                    nursery.cancel_scope.cancel()
+                if flush and self._gate.is_set():
+                    await self._drained.wait()
+                await ws.send_close(reason.code, reason.reason)
+                await self.ended.wait()
         self._cancel_scope.cancel()
         with trio.move_on_after(grace):
             await self.ended.wait()

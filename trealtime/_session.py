@@ -1299,7 +1299,7 @@ class Session:
         if state is not None and not state.link.ended.is_set():
             reason = CloseReason(1000, "closed by the client")
             if polite:
-                await state.link.aclose(self._close_timeout, reason)
+                await state.link.aclose(self._close_timeout, reason, flush=True)
             else:
                 state.link.abort(reason)
         if self._close_reason is None:
