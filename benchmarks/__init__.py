@@ -53,8 +53,8 @@ Layout (one job per module):
 - ``openai_stub``: an ``openai`` realtime connection over a do-nothing WebSocket.
 - ``fixtures``: realistic Realtime server frames and PCM audio.
 - ``server_process``: the loopback server (a child process); ``loopback``: starting it, and the
-  clients (trealtime, openai, bare trio-websocket, bare wsproto); ``streaming``: fleets of paced
-  real-time sessions.
+  clients (trealtime, openai, bare trio-websocket, trealtime's bare WebSocket layer);
+  ``streaming``: fleets of paced real-time sessions.
 - ``worker``: the client worker processes of the loopback scenarios.
 - ``hotspots``: ``python -m benchmarks.hotspots e2e|load``, cProfile of a loopback run grouped by
   package (trealtime, trio, trio-websocket, wsproto, cattrs, ...), to find where time goes.

@@ -8,7 +8,9 @@ VAD), are:
 - ``openai``: the ``openai`` package's ``AsyncRealtimeConnection`` (``client.realtime.connect``
   with ``websocket_base_url`` pointed at the server), iterated with ``async for``;
 - ``floor``: a bare ``trio-websocket`` client that only calls ``get_message()`` and never
-  decodes: the transport's own cost, the physical floor under trealtime.
+  decodes (trealtime's transport until it moved to wsproto directly), for scale;
+- ``wsproto``: trealtime's own WebSocket layer alone, without decoding or session: the
+  physical floor under trealtime.
 
 A stream starts when the client sends :data:`~benchmarks.fixtures.TRIGGER_JSON` and ends with
 the frame whose ``event_id`` is :data:`~benchmarks.fixtures.END_ID`.
@@ -16,7 +18,6 @@ the frame whose ``event_id`` is :data:`~benchmarks.fixtures.END_ID`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
@@ -32,18 +33,10 @@ from typing import Any, cast
 
 import trio
 import trio_websocket
-import wsproto
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
 
 from benchmarks import fixtures
 from benchmarks.contenders import openai_realtime
+from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -55,8 +48,6 @@ Query = Mapping[str, str | int | float]
 #: trealtime's ``close_timeout`` here: the server answers a close at once, so a longer wait
 #: would only stretch the run when the client misses that answer.
 CLOSE_TIMEOUT = 0.5
-#: Bytes per read of the wsproto floor client.
-RECEIVE_BYTES = 1 << 16
 
 
 class ServerFailed(RuntimeError):
@@ -204,87 +195,44 @@ async def floor_connection(
         yield ws
 
 
-class WsprotoConnection:
-    """A minimal client on wsproto directly, in the caller's task (no reader task, no channel).
+class TransportFloor:
+    """trealtime's own WebSocket layer alone (wsproto, read in the caller's task), no decoding.
 
-    It reads 64 KiB at a time and hands out whole text messages: the cost of the WebSocket
-    protocol itself under Trio, below trio-websocket's (which adds a reader task, a message
-    channel and 4 KiB reads).
+    The floor under trealtime's session: what is left once decoding, the state mirror and
+    the event channel are taken away.
     """
 
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self._stream = stream
-        self._ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-        self._messages: collections.deque[str] = collections.deque()
-        self._parts: list[str] = []
-        self._accepted = False
-        self._closed = False
-        self._send_lock = trio.StrictFIFOLock()
-
-    async def handshake(self, host: str, target: str, headers: list[tuple[bytes, bytes]]) -> None:
-        request = Request(host=host, target=target, extra_headers=headers)
-        await self._stream.send_all(self._ws.send(request))
-        while not self._accepted:
-            await self._receive()
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
 
     async def get_message(self) -> str:
-        while not self._messages:
-            await self._receive()
-        return self._messages.popleft()
+        message = await self._websocket.receive_message()
+        return message if isinstance(message, str) else message.decode()
 
     async def send_message(self, text: str) -> None:
-        await self._send(self._ws.send(TextMessage(data=text)))
-
-    async def _send(self, data: bytes) -> None:
-        async with self._send_lock:  # a reader's pong and a writer's message may overlap
-            await self._stream.send_all(data)
-
-    async def aclose(self) -> None:
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            if not self._closed:
-                await self._send(self._ws.send(CloseConnection(code=1000)))
-                while not self._closed:
-                    await self._receive()
-        await trio.aclose_forcefully(self._stream)
-
-    async def _receive(self) -> None:
-        data = await self._stream.receive_some(RECEIVE_BYTES)
-        if not data:
-            self._closed = True
-            raise trio.BrokenResourceError("the server closed the connection")
-        self._ws.receive_data(data)
-        for event in self._ws.events():
-            if isinstance(event, TextMessage):
-                self._parts.append(event.data)
-                if event.message_finished:
-                    self._messages.append("".join(self._parts))
-                    self._parts.clear()
-            elif isinstance(event, AcceptConnection):
-                self._accepted = True
-            elif isinstance(event, Ping):
-                await self._send(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                self._closed = True
-            elif isinstance(event, RejectConnection):
-                raise ServerFailed(f"handshake rejected: {event.status_code}")
+        await self._websocket.send_message(text)
 
 
 @contextlib.asynccontextmanager
-async def wsproto_connection(
-    server: ServerAddress, query: Query
-) -> AsyncIterator[WsprotoConnection]:
-    """A :class:`WsprotoConnection`, configured like the other clients."""
-    stream = await trio.open_tcp_stream(server.host, server.port)
-    connection = WsprotoConnection(stream)
-    try:
-        headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
-        await connection.handshake(server.host, _resource(query), headers)
+async def wsproto_connection(server: ServerAddress, query: Query) -> AsyncIterator[TransportFloor]:
+    """A :class:`TransportFloor`, configured like the other clients."""
+    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+        websocket = await connect_websocket(
+            stream,
+            host=f"{server.host}:{server.port}",
+            resource=_resource(query),
+            headers=[("Authorization", f"Bearer {server.api_key}")],
+            max_message_size=1 << 24,
+        )
+        connection = TransportFloor(websocket)
         await connection.send_message(fixtures.SESSION_UPDATE_JSON)
         while '"session.updated"' not in await connection.get_message():
             pass
         yield connection
-    finally:
-        await connection.aclose()
+        with trio.move_on_after(CLOSE_TIMEOUT), contextlib.suppress(WebSocketClosed):
+            await websocket.send_close(1000, None)
+            while True:
+                await websocket.receive_message()
 
 
 def _resource(query: Query) -> str:

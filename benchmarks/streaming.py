@@ -9,8 +9,8 @@ the server's write (the stamp) to the moment the event is in the caller's hands.
 
 Clients: ``trealtime`` (``async for event in session``; ``session.append_audio(pcm)``),
 ``floor`` (bare trio-websocket: ``get_message()`` and ``send_message(pre-encoded append)``) and
-``wsproto`` (the same on :class:`benchmarks.loopback.WsprotoConnection`, without
-trio-websocket's reader task).
+``wsproto`` (the same on trealtime's own WebSocket layer,
+:class:`benchmarks.loopback.TransportFloor`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,10 @@ from benchmarks.streaming import (
 from benchmarks.worker import Worker
 
 JOB = "benchmarks.streaming:fleet_job"
-_REFERENCE = {FLOOR: "bare trio-websocket", WSPROTO: "bare wsproto in one task, 64 KiB reads"}
+_REFERENCE = {
+    FLOOR: "bare trio-websocket",
+    WSPROTO: "trealtime's WebSocket layer alone, no decoding",
+}
 LAG_LIMIT_US = 20_000
 SERVER_LATE_LIMIT_US = 5_000
 SERVER_CPU_LIMIT = 0.9

@@ -7,9 +7,10 @@ and reads typed events until the end frame:
 
 - ``trealtime``: ``async for event in session`` (decode, state mirror, request matching);
 - ``openai``: ``async for event in connection`` on the SDK's ``AsyncRealtimeConnection``;
-- ``floor``: bare trio-websocket ``get_message()`` without decoding (the transport's cost);
-- ``wsproto``: a client on wsproto directly, in one task, reading 64 KiB at a time, without
-  decoding: the WebSocket protocol's own cost under Trio, below trio-websocket.
+- ``floor``: bare trio-websocket ``get_message()`` without decoding (trealtime's transport
+  before it drove wsproto itself), for scale;
+- ``wsproto``: trealtime's own WebSocket layer alone (wsproto in the reading task, 64 KiB
+  reads), without decoding: the floor under trealtime.
 
 Each client runs in a worker process of its own (:mod:`benchmarks.worker`), which imports only
 that client.  Measured there from the trigger to the end frame: CPU time

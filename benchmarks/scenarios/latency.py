@@ -8,9 +8,10 @@ event is in its hands and records the difference.  Two cases:
 - ``load``: 100 sessions, each streaming real-time audio both ways (50 deltas/s down,
   50 appends/s up), in one client process.
 
-Contenders: ``trealtime`` and the transport ``floor`` (bare trio-websocket ``get_message()``,
-no decoding), plus ``openai`` in the idle case for context.  trealtime's *overhead* is
-``trealtime - floor`` of the percentile, paired round by round; the medians over rounds are
+Contenders: ``trealtime`` and the transport floor (trealtime's own WebSocket layer alone,
+``receive_message()`` with no decoding: :class:`benchmarks.loopback.TransportFloor`), plus
+``openai`` in the idle case for context.  trealtime's *overhead* is ``trealtime - floor`` of
+the percentile, paired round by round; the medians over rounds are
 reported.  The targets (p50 < 100 µs, p99 < 2 ms) apply under load.  Each client runs in a
 worker process of its own (:mod:`benchmarks.worker`).
 """
@@ -27,9 +28,9 @@ from benchmarks.contenders import ContenderUnavailable, openai_realtime
 from benchmarks.loopback import ServerFailed, ServerProcess
 from benchmarks.results import Measurement, Metric, ScenarioResult, Target
 from benchmarks.streaming import (
-    FLOOR,
     OPENAI,
     TREALTIME,
+    WSPROTO,
     Fleet,
     FleetResult,
     fleet_dict,
@@ -37,6 +38,8 @@ from benchmarks.streaming import (
 )
 from benchmarks.worker import Worker
 
+#: The floor under trealtime: its WebSocket layer without decoding or session.
+TRANSPORT = WSPROTO
 IDLE = "idle (1 session)"
 LOAD_SESSIONS = 100
 LOAD = f"load ({LOAD_SESSIONS} sessions)"
@@ -71,7 +74,7 @@ class LatencyScenario:
             notes.append(f"openai not measured: {exc}")
 
         runs: dict[tuple[str, str], list[FleetResult]] = {}
-        clients = [TREALTIME, FLOOR, OPENAI] if has_openai else [TREALTIME, FLOOR]
+        clients = [TREALTIME, TRANSPORT, OPENAI] if has_openai else [TREALTIME, TRANSPORT]
         try:
             with ServerProcess() as server, contextlib.ExitStack() as stack:
                 address = dataclasses.asdict(server)
@@ -89,7 +92,7 @@ class LatencyScenario:
                     return fleet_result(data)
 
                 for case, fleet, rounds in ((IDLE, idle, config.rounds), (LOAD, load, load_rounds)):
-                    contenders = [TREALTIME, FLOOR]
+                    contenders = [TREALTIME, TRANSPORT]
                     if case == IDLE and has_openai:
                         contenders.append(OPENAI)
                     warm = dataclasses.replace(fleet, count=20)
@@ -129,7 +132,7 @@ class LatencyScenario:
             )
 
         for case in (IDLE, LOAD):
-            tr, fl = runs.get((case, TREALTIME), []), runs.get((case, FLOOR), [])
+            tr, fl = runs.get((case, TREALTIME), []), runs.get((case, TRANSPORT), [])
             for label, q, target in (("p50", 0.5, P50_TARGET), ("p99", 0.99, P99_TARGET)):
                 overhead = [
                     a - b
