@@ -882,14 +882,24 @@ class Session:
             link_state.session_created = True
             link.created.set()
             self._schedule_renewal(link_state, event)
-        await self._react(event)
+        now = trio.current_time()
+        if isinstance(event, ResponseDone):
+            await self._on_response_done(event, now)
+        elif isinstance(event, InputAudioBufferSpeechStarted):
+            await self._on_barge_in(now)
+        else:
+            self._react(event, now)
         self._route_to_handle(event)
         # If nobody reads any more, keep the state and the requests going.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound_send.send(event)
+            try:
+                # The link checkpoints on every read; a frame need not cost a switch of its own.
+                self._inbound_send.send_nowait(event)
+            except trio.WouldBlock:
+                await self._inbound_send.send(event)
 
-    async def _react(self, event: ServerEvent) -> None:
-        now = trio.current_time()
+    def _react(self, event: ServerEvent, now: float) -> None:
+        """Follow a server event that needs no I/O in reply."""
         match event:
             case ResponseOutputAudioDelta():
                 nbytes = _decoded_size(event.delta)
@@ -909,11 +919,6 @@ class Session:
                     if handle is not None:
                         self._handles_by_id[response.id] = handle
                         handle._on_created()
-            case ResponseDone():
-                await self._on_response_done(event, now)
-            case InputAudioBufferSpeechStarted():
-                self._speaking = True
-                await self._on_barge_in(now)
             case InputAudioBufferSpeechStopped():
                 self._speaking = False
                 self._metrics.on_speech_stopped(now)
@@ -958,6 +963,7 @@ class Session:
 
     async def _on_barge_in(self, now: float) -> None:
         """Server VAD heard the user: the server cancels its response; we cut the audio."""
+        self._speaking = True
         self._drop_owed_responses()
         active = self._state.active_response
         self._tools.interrupt([active.id] if active is not None and is_given(active.id) else [])
