@@ -841,6 +841,24 @@ async def test_send_cancelled_while_waiting_its_turn_is_harmless(
     assert not ws.closed
 
 
+async def test_send_under_a_cancelled_scope_writes_nothing(autojump_clock: MockClock) -> None:
+    """A send whose scope is already cancelled raises before writing a byte: the socket is
+    not broken (the lock is free, so nothing else would have stopped it)."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    peer = Peer(server_stream)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(peer.accept)
+            ws = await connect(client_stream)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send_message("never sent")
+        assert scope.cancelled_caught
+        await ws.send_message("sent")
+        assert await peer.receive_message() == "sent"
+    assert not ws.closed
+
+
 async def test_pong_owed_survives_a_cancelled_receive(autojump_clock: MockClock) -> None:
     """A receive cancelled while its pong waits behind another task's long send: the pong is
     still sent on the next receive, not dropped."""
