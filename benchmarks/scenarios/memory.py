@@ -11,10 +11,11 @@ allocator's slack, is given for context) in the client process, against the serv
   before, over ``K``.
 - ``replay``: one session receives a simulated hour of conversation as fast as it can read it:
   720 voice turns of 5 s of audio (106 frames each: audio and transcript deltas, items,
-  ``response.done``), every turn with new item and response ids.  The heap is sampled (after
-  ``gc.collect()``) every few turns; the least-squares slope after the first 10 % is the growth,
-  in KiB per simulated minute.  The same replay with the ids of four turns recycled shows what
-  is left when the conversation mirror cannot grow.
+  ``response.done``), every turn with new item and response ids, traced from before the
+  session opens.  The heap is sampled (after ``gc.collect()``) every minute; the least-squares
+  slope once the conversation mirror has filled is the growth, in KiB per simulated minute.
+  The same replay with the ids of four turns recycled shows what is left when the
+  conversation mirror cannot grow.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import gc
 import os
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, MutableSequence, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -114,103 +117,115 @@ def _slope(xs: list[int], ys: list[int]) -> float:
 
 @dataclasses.dataclass
 class Replay:
-    """Samples of one replay: allocated blocks over all of it, the traced heap over its end."""
+    """Samples of one replay, traced from start to end, after ``gc.collect()``."""
 
     turns: int
-    #: (turn, ``sys.getallocatedblocks()``) after ``gc.collect()``, untraced, whole replay.
-    block_marks: list[int]
-    blocks: list[int]
-    #: (turn, traced heap bytes) after ``gc.collect()``, over the traced last fifth.
-    heap_marks: list[int]
-    heap: list[int]
+    #: The first sample that counts: the conversation mirror has filled by then.
+    fit_from: int
+    #: Turn of each sample, traced heap bytes, and ``sys.getallocatedblocks()``.
+    marks: MutableSequence[int]
+    heap: MutableSequence[int]
+    blocks: MutableSequence[int]
     events: int
     seconds: float
     top: list[str]
 
+    def _fitted(self, values: Sequence[int]) -> tuple[list[int], list[int]]:
+        pairs = [(m, v) for m, v in zip(self.marks, values, strict=True) if m >= self.fit_from]
+        return [m for m, _ in pairs], [v for _, v in pairs]
+
     @property
     def kib_per_minute(self) -> float:
-        """Traced heap growth per simulated minute (least squares over the traced window)."""
-        return _slope(self.heap_marks, self.heap) * (60 / SECONDS_PER_TURN) / KIB
+        """Traced heap growth per simulated minute (least squares after the warm-up)."""
+        return _slope(*self._fitted(self.heap)) * (60 / SECONDS_PER_TURN) / KIB
 
     @property
     def blocks_per_minute(self) -> float:
-        """Allocated-block growth per simulated minute, after the first 10 % (warm-up)."""
-        skip = max(1, len(self.block_marks) // 10)
-        slope = _slope(self.block_marks[skip:], self.blocks[skip:])
-        return slope * (60 / SECONDS_PER_TURN)
+        """Allocated-block growth per simulated minute (least squares after the warm-up)."""
+        return _slope(*self._fitted(self.blocks)) * (60 / SECONDS_PER_TURN)
 
     @property
-    def traced_minutes(self) -> float:
-        if not self.heap_marks:
-            return 0.0
-        return (self.heap_marks[-1] - self.heap_marks[0]) * SECONDS_PER_TURN / 60
+    def window_maxima_kib(self) -> tuple[float, float]:
+        """The largest heap in the first and in the last fifth of the fitted samples: a
+        bounded container's sawtooth moves the slope of a short window, not these."""
+        _, heap = self._fitted(self.heap)
+        if not heap:
+            return 0.0, 0.0
+        width = max(1, len(heap) // 5)
+        return max(heap[:width]) / KIB, max(heap[-width:]) / KIB
+
+    @property
+    def fitted_minutes(self) -> float:
+        marks, _ = self._fitted(self.heap)
+        return (marks[-1] - marks[0]) * SECONDS_PER_TURN / 60 if marks else 0.0
 
 
-MIRROR_TURNOVER_TURNS = 256 // 2 + 2
-"""Turns for trealtime's conversation mirror (``max_conversation_items=256``) to turn over."""
+#: Turns for trealtime's conversation mirror (``max_conversation_items=256``, two items a
+#: turn) to fill; samples before it measure the filling, not growth.
+MIRROR_FILL_TURNS = 256 // 2 + 16
 
 
 async def _replay(server: ServerAddress, turns: int, unique: bool) -> Replay:
-    """Replay ``turns`` voice turns into one session.
+    """Replay ``turns`` voice turns into one session, traced from before it opens.
 
-    tracemalloc slows the client about tenfold, so it runs only over the last fifth of the
-    replay (its heap slope and its top growing allocation sites); the whole replay is watched
-    through ``sys.getallocatedblocks()``, which costs nothing.
+    Tracing from the start means every release is seen too (a trace started late counts a
+    container's new table but not the old one it replaces). The samples skip the mirror's
+    filling and the last turns (the end of the stream drains the event channel); the two
+    snapshots for the top growing sites are kept on disk, not as objects in the heap.
     """
     from trealtime.events import ResponseDone
 
     query: dict[str, str | int | float] = {"bench": "blast", "turns": turns, "unique": int(unique)}
-    traced_from = turns - max(6, turns // 5)
-    # Tracing sees only what is allocated after it starts, and not the release of what was
-    # allocated before: while the session's bounded conversation mirror (256 items, two per
-    # turn) turns over, every new item would count as growth. Start tracing one full turnover
-    # before the first sample, so that what is measured is what really accumulates.
-    tracing_from = max(1, traced_from - MIRROR_TURNOVER_TURNS)
-    every = max(1, turns // 40)
-    every_traced = max(1, (turns - traced_from) // 10)
-    replay = Replay(turns, [], [], [], [], 0, 0.0, [])
-    first: tracemalloc.Snapshot | None = None
+    every = max(1, turns // 60)
+    last_mark = (turns - every) // every * every
+    fit_from = min(MIRROR_FILL_TURNS, turns // 5)
+    # Samples go into arrays: a list would add objects of its own to the heap it measures.
+    replay = Replay(turns, fit_from, array("q"), array("q"), array("q"), 0, 0.0, [])
+    first_path: str | None = None
     done = 0
     started = time.perf_counter()
+    tracemalloc.start()
     try:
-        async with trealtime_session(server, query) as session:
-            await trealtime_trigger(session)
-            async for event in session:
-                replay.events += 1
-                if event.event_id == END_ID:
-                    break
-                if not isinstance(event, ResponseDone):
-                    continue
-                done += 1
-                if done % every == 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            async with trealtime_session(server, query) as session:
+                await trealtime_trigger(session)
+                async for event in session:
+                    replay.events += 1
+                    if event.event_id == END_ID:
+                        break
+                    if not isinstance(event, ResponseDone):
+                        continue
+                    done += 1
+                    if done % every or done > last_mark:
+                        continue
                     progress.step("replay", done, turns)
                     gc.collect()
-                    replay.block_marks.append(done)
-                    replay.blocks.append(sys.getallocatedblocks())
-                if done == tracing_from:
-                    tracemalloc.start()
-                if done == traced_from:
-                    gc.collect()
-                    first = tracemalloc.take_snapshot()
-                if first is not None and (done - traced_from) % every_traced == 0:
-                    gc.collect()
-                    replay.heap_marks.append(done)
+                    replay.marks.append(done)
                     replay.heap.append(_traced())
-            if first is not None:
-                gc.collect()
-                last = tracemalloc.take_snapshot()
-                for stat in last.compare_to(first, "lineno")[:4]:
-                    frame = stat.traceback[0]
-                    where = frame.filename.split("site-packages" + os.sep)[-1]
-                    where = where.removeprefix(str(ROOT)).lstrip(os.sep)
-                    replay.top.append(
-                        f"{where}:{frame.lineno} {stat.size_diff / KIB:+,.0f} KiB "
-                        f"({stat.count_diff:+,} blocks)"
-                    )
+                    replay.blocks.append(sys.getallocatedblocks())
+                    if first_path is None and done >= fit_from:
+                        first_path = os.path.join(scratch, "first")
+                        tracemalloc.take_snapshot().dump(first_path)
+                    elif done == last_mark and first_path is not None:
+                        last = tracemalloc.take_snapshot()
+                        first = tracemalloc.Snapshot.load(first_path)
+                        replay.top = _top_growth(last.compare_to(first, "lineno")[:4])
     finally:
         tracemalloc.stop()
     replay.seconds = time.perf_counter() - started
     return replay
+
+
+def _top_growth(stats: list[tracemalloc.StatisticDiff]) -> list[str]:
+    top = []
+    for stat in stats:
+        frame = stat.traceback[0]
+        where = frame.filename.split("site-packages" + os.sep)[-1]
+        where = where.removeprefix(str(ROOT)).lstrip(os.sep)
+        top.append(
+            f"{where}:{frame.lineno} {stat.size_diff / KIB:+,.0f} KiB ({stat.count_diff:+,} blocks)"
+        )
+    return top
 
 
 class MemoryScenario:
@@ -296,17 +311,14 @@ class MemoryScenario:
                 target=GROWTH_TARGET if unique else None,
             )
         )
-        heap = ""
-        if replay.heap:
-            heap = (
-                f"traced heap over the last {replay.traced_minutes:.1f} minutes "
-                f"{replay.heap[0] / KIB:,.0f} → {replay.heap[-1] / KIB:,.0f} KiB "
-                f"({replay.kib_per_minute:+.2f} KiB/min); "
-            )
+        first_max, last_max = replay.window_maxima_kib
         notes.append(
             f"replay ({label}): {replay.events:,} events = {minutes:g} simulated minutes in "
-            f"{replay.seconds:.1f} s; {heap}allocated blocks {replay.blocks_per_minute:+,.0f} "
-            "per minute over the whole replay"
+            f"{replay.seconds:.1f} s (traced throughout); over the last "
+            f"{replay.fitted_minutes:.0f} minutes the heap grows "
+            f"{replay.kib_per_minute:+.2f} KiB/min (least squares), its maximum goes "
+            f"{first_max:,.0f} → {last_max:,.0f} KiB (first → last fifth), allocated blocks "
+            f"{replay.blocks_per_minute:+,.1f} per minute"
         )
         if replay.top:
             notes.append(f"replay ({label}) top growth: " + "; ".join(replay.top))
@@ -348,5 +360,9 @@ def streaming_job(server: dict[str, Any], fleet: dict[str, Any]) -> float:
 
 
 def replay_job(server: dict[str, Any], turns: int, unique: bool) -> dict[str, Any]:
-    """A :class:`Replay` (tracemalloc runs over its last fifth only)."""
-    return dataclasses.asdict(trio.run(_replay, ServerAddress(**server), turns, unique))
+    """A :class:`Replay`, as plain data."""
+    replay = trio.run(_replay, ServerAddress(**server), turns, unique)
+    data = dataclasses.asdict(replay)
+    for name in ("marks", "heap", "blocks"):
+        data[name] = list(data[name])
+    return data
