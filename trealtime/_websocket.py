@@ -252,14 +252,7 @@ class WebSocket:
         Framing under the lock keeps frames in the order wsproto made them (no message after
         a close reply); owed replies leave ``_replies`` only once they are being written.
         """
-        # A cancellation already due must strike before a byte is written, not mid-frame.
-        await trio.lowlevel.checkpoint_if_cancelled()
-        lock = self._send_lock
-        try:
-            lock.acquire_nowait()  # the write below checkpoints: no switch just for the lock
-        except trio.WouldBlock:
-            await lock.acquire()
-        try:
+        async with self._send_lock:
             if self._broken:
                 self._raise_closed()
             if event is None:
@@ -284,8 +277,6 @@ class WebSocket:
                 # can be framed after it.
                 self._broken = True
                 raise
-        finally:
-            lock.release()
 
     def _raise_closed(self) -> NoReturn:
         if self.close_code is not None:
