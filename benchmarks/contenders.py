@@ -16,6 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+#: The contenders' names, as they appear in the results.
+TREALTIME = "trealtime"
+OPENAI = "openai"
+#: A bare trio-websocket reader that decodes nothing.
+FLOOR = "floor"
+#: trealtime's own WebSocket layer alone, decoding nothing.
+WSPROTO = "wsproto"
+
 OPENAI_INSTALL_HINT = "install the bench extra: pip install -e '.[bench]'"
 
 

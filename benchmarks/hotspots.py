@@ -25,8 +25,9 @@ from typing import Any
 
 import trio
 
+from benchmarks.contenders import FLOOR, TREALTIME, WSPROTO
 from benchmarks.loopback import ROOT, ServerProcess
-from benchmarks.streaming import FLOOR, TREALTIME, Fleet, run_fleet
+from benchmarks.streaming import Fleet, run_fleet
 
 
 def _group(filename: str, function: str) -> str:
@@ -78,7 +79,7 @@ def summarize(stats: pstats.Stats, events: int, top: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots")
     parser.add_argument("what", choices=("e2e", "load"))
-    parser.add_argument("--client", choices=(TREALTIME, FLOOR), default=TREALTIME)
+    parser.add_argument("--client", choices=(TREALTIME, FLOOR, WSPROTO), default=TREALTIME)
     parser.add_argument("--sessions", type=int, default=100, help="load: sessions (100)")
     parser.add_argument("--seconds", type=float, default=4.0, help="load: stream length (4 s)")
     parser.add_argument("--turns", type=int, default=40, help="e2e: voice turns (40)")
@@ -89,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     profiler = cProfile.Profile()
     with ServerProcess() as server:
         if args.what == "e2e":
-            from benchmarks.scenarios.e2e import _floor, _trealtime
+            from benchmarks.scenarios.e2e import runner_for
 
-            runner = _trealtime if args.client == TREALTIME else _floor
+            runner = runner_for(args.client)
             query = {"bench": "blast", "turns": args.turns}
             trio.run(runner, server, {"bench": "blast", "turns": 2})  # warm-up
             profiler.enable()

@@ -25,7 +25,7 @@ import select
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -72,6 +72,10 @@ class ServerAddress:
     def websocket_base_url(self) -> str:
         """What ``AsyncOpenAI(websocket_base_url=...)`` wants (the SDK appends ``/realtime``)."""
         return self.url.removesuffix("/realtime")
+
+
+#: Opens a configured client connection of one kind (all the ``*_connection`` functions).
+Opener = Callable[[ServerAddress, Query], contextlib.AbstractAsyncContextManager[Any]]
 
 
 class ServerProcess:

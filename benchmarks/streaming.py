@@ -26,8 +26,10 @@ from typing import Any
 import trio
 
 from benchmarks import fixtures
+from benchmarks.contenders import FLOOR, TREALTIME, WSPROTO
 from benchmarks.loopback import (
     END_ID,
+    Opener,
     ServerAddress,
     fetch_stats,
     floor_connection,
@@ -40,10 +42,6 @@ from benchmarks.loopback import (
     wsproto_connection,
 )
 
-TREALTIME = "trealtime"
-FLOOR = "floor"
-WSPROTO = "wsproto"
-OPENAI = "openai"
 CLIENTS = (TREALTIME, FLOOR, WSPROTO)
 #: Stamped frames per session not counted (the first ones see the start-up burst).
 WARM_UP_FRAMES = 5
@@ -112,9 +110,6 @@ class FleetResult:
         return ordered[index] / 1000
 
 
-Opener = Callable[[ServerAddress, dict[str, Any]], contextlib.AbstractAsyncContextManager[Any]]
-
-
 @dataclass(frozen=True)
 class Fleet:
     """How to run a fleet: size, pacing and length."""
@@ -145,9 +140,9 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
     }
     result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
     opener: Opener = {
-        TREALTIME: _trealtime_opener,
-        FLOOR: _floor_opener,
-        WSPROTO: _wsproto_opener,
+        TREALTIME: trealtime_session,
+        FLOOR: floor_connection,
+        WSPROTO: wsproto_connection,
     }[client]
     drive = _drive_trealtime if client == TREALTIME else _drive_floor
     limiter = trio.CapacityLimiter(OPEN_CONCURRENCY)
@@ -215,24 +210,6 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
 
 
 # -- per-client driving -----------------------------------------------------------------------
-
-
-def _trealtime_opener(
-    server: ServerAddress, query: dict[str, Any]
-) -> contextlib.AbstractAsyncContextManager[Any]:
-    return trealtime_session(server, query)
-
-
-def _floor_opener(
-    server: ServerAddress, query: dict[str, Any]
-) -> contextlib.AbstractAsyncContextManager[Any]:
-    return floor_connection(server, query)
-
-
-def _wsproto_opener(
-    server: ServerAddress, query: dict[str, Any]
-) -> contextlib.AbstractAsyncContextManager[Any]:
-    return wsproto_connection(server, query)
 
 
 async def _append_loop(send: Callable[[], Awaitable[None]], period: float, late: list[int]) -> None:

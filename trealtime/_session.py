@@ -857,8 +857,9 @@ class Session:
         counters = self._counters
         counters.events_received += 1
         counters.bytes_received += len(message)
+        now = trio.current_time()
         if self._recorder is not None:
-            self._recorder.frame(trio.current_time() - self._started, "in", message)
+            self._recorder.frame(now - self._started, "in", message)
         if isinstance(message, str):
             event = decode_server_event(message)
         else:
@@ -882,7 +883,6 @@ class Session:
             link_state.session_created = True
             link.created.set()
             self._schedule_renewal(link_state, event)
-        now = trio.current_time()
         if isinstance(event, ResponseDone):
             await self._on_response_done(event, now)
         elif isinstance(event, InputAudioBufferSpeechStarted):

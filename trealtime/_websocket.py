@@ -138,16 +138,14 @@ class WebSocket:
         """
         messages = self._messages
         while not messages:
+            if self._replies:  # owed since the handshake, or left by a cancelled flush
+                await self._flush_replies()
             if self.close_code is not None:
-                if self._replies:  # a close reply owed since the handshake
-                    await self._flush_replies()
                 raise WebSocketClosed(self.close_code, self.close_reason)
             await self._receive_more()
         return messages.popleft()
 
     async def _receive_more(self) -> None:
-        if self._replies:
-            await self._flush_replies()
         try:
             data = await self._stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

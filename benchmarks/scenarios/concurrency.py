@@ -23,17 +23,10 @@ from dataclasses import dataclass
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
+from benchmarks.contenders import FLOOR, TREALTIME, WSPROTO
 from benchmarks.loopback import ServerFailed, ServerProcess, cpu_count, split_cpus
 from benchmarks.results import Metric, ScenarioResult, Target
-from benchmarks.streaming import (
-    FLOOR,
-    TREALTIME,
-    WSPROTO,
-    Fleet,
-    FleetResult,
-    fleet_dict,
-    fleet_result,
-)
+from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
 from benchmarks.worker import Worker
 
 JOB = "benchmarks.streaming:fleet_job"

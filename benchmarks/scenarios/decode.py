@@ -17,14 +17,12 @@ from typing import Any
 import orjson
 
 from benchmarks.config import RunConfig
-from benchmarks.contenders import ContenderUnavailable, trealtime_events
+from benchmarks.contenders import OPENAI, TREALTIME, ContenderUnavailable, trealtime_events
 from benchmarks.fixtures import voice_turn
 from benchmarks.openai_stub import stub_connection
 from benchmarks.results import Measurement, Ratio, ScenarioResult, Target
 from benchmarks.timing import Contender, measure_interleaved, sync_batch_over
 
-TREALTIME = "trealtime"
-OPENAI = "openai"
 ORJSON = "orjson.loads"
 UNIT = "µs/event"
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +34,17 @@ import trio
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import ContenderUnavailable, openai_realtime
+from benchmarks.contenders import (
+    FLOOR,
+    OPENAI,
+    TREALTIME,
+    WSPROTO,
+    ContenderUnavailable,
+    openai_realtime,
+)
 from benchmarks.loopback import (
     END_ID,
+    Opener,
     ServerAddress,
     ServerFailed,
     ServerProcess,
@@ -47,10 +57,6 @@ from benchmarks.loopback import (
 from benchmarks.results import Measurement, Metric, Ratio, ScenarioResult, Target
 from benchmarks.worker import Worker
 
-TREALTIME = "trealtime"
-OPENAI = "openai"
-FLOOR = "floor"
-WSPROTO = "wsproto"
 CPU_CASE = "client CPU per event"
 RATE_CASE = "throughput"
 FRAMES_PER_TURN = 106
@@ -169,9 +175,15 @@ def blast_job(server: dict[str, Any], client: str, query: dict[str, Any]) -> dic
     if client == OPENAI:
         result = asyncio.run(_openai(address, query))
     else:
-        runner = {TREALTIME: _trealtime, FLOOR: _floor, WSPROTO: _wsproto}[client]
-        result = trio.run(runner, address, query)
+        result = trio.run(runner_for(client), address, query)
     return dataclasses.asdict(result)
+
+
+def runner_for(client: str) -> Callable[[ServerAddress, dict[str, Any]], Awaitable[Run]]:
+    """The Trio run of ``client`` (``openai`` runs under asyncio instead)."""
+    if client == TREALTIME:
+        return _trealtime
+    return functools.partial(_bare, floor_connection if client == FLOOR else wsproto_connection)
 
 
 async def _trealtime(server: ServerAddress, query: dict[str, Any]) -> Run:
@@ -194,10 +206,11 @@ async def _trealtime(server: ServerAddress, query: dict[str, Any]) -> Run:
     return Run(events, cpu1 - cpu0, wall1 - wall0, odd)
 
 
-async def _floor(server: ServerAddress, query: dict[str, Any]) -> Run:
+async def _bare(opener: Opener, server: ServerAddress, query: dict[str, Any]) -> Run:
+    """A floor client: raw messages until the end frame, nothing decoded."""
     from benchmarks.fixtures import TRIGGER_JSON
 
-    async with floor_connection(server, query) as ws:
+    async with opener(server, query) as ws:
         events = 0
         cpu0, wall0 = time.process_time(), time.perf_counter()
         await ws.send_message(TRIGGER_JSON)
@@ -205,22 +218,6 @@ async def _floor(server: ServerAddress, query: dict[str, Any]) -> Run:
             message = await ws.get_message()
             events += 1
             if isinstance(message, str) and message.startswith(_END_PREFIX):
-                break
-        cpu1, wall1 = time.process_time(), time.perf_counter()
-    return Run(events, cpu1 - cpu0, wall1 - wall0)
-
-
-async def _wsproto(server: ServerAddress, query: dict[str, Any]) -> Run:
-    from benchmarks.fixtures import TRIGGER_JSON
-
-    async with wsproto_connection(server, query) as ws:
-        events = 0
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        await ws.send_message(TRIGGER_JSON)
-        while True:
-            message = await ws.get_message()
-            events += 1
-            if message.startswith(_END_PREFIX):
                 break
         cpu1, wall1 = time.process_time(), time.perf_counter()
     return Run(events, cpu1 - cpu0, wall1 - wall0)

@@ -22,14 +22,18 @@ from typing import Any
 import orjson
 
 from benchmarks.config import RunConfig
-from benchmarks.contenders import ContenderUnavailable, TrealtimeEvents, trealtime_events
+from benchmarks.contenders import (
+    OPENAI,
+    TREALTIME,
+    ContenderUnavailable,
+    TrealtimeEvents,
+    trealtime_events,
+)
 from benchmarks.fixtures import pcm_bytes
 from benchmarks.openai_stub import StubWebSocket, stub_connection
 from benchmarks.results import Measurement, Ratio, ScenarioResult, Target
 from benchmarks.timing import Contender, async_batch, measure_interleaved
 
-TREALTIME = "trealtime"
-OPENAI = "openai"
 UNIT = "µs/append"
 CHUNK_MS = (20, 100)
 

@@ -18,12 +18,10 @@ from pathlib import Path
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import ContenderUnavailable, openai_realtime
+from benchmarks.contenders import OPENAI, TREALTIME, ContenderUnavailable, openai_realtime
 from benchmarks.loopback import ROOT
 from benchmarks.results import Measurement, Metric, Ratio, ScenarioResult
 
-TREALTIME = "trealtime"
-OPENAI = "openai"
 OPENAI_REALTIME = "openai realtime"
 CASE = "fresh interpreter"
 UNIT = "ms"

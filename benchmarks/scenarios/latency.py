@@ -24,18 +24,10 @@ import statistics
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import ContenderUnavailable, openai_realtime
+from benchmarks.contenders import OPENAI, TREALTIME, WSPROTO, ContenderUnavailable, openai_realtime
 from benchmarks.loopback import ServerFailed, ServerProcess
 from benchmarks.results import Measurement, Metric, ScenarioResult, Target
-from benchmarks.streaming import (
-    OPENAI,
-    TREALTIME,
-    WSPROTO,
-    Fleet,
-    FleetResult,
-    fleet_dict,
-    fleet_result,
-)
+from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
 from benchmarks.worker import Worker
 
 #: The floor under trealtime: its WebSocket layer without decoding or session.

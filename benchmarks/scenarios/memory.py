@@ -37,6 +37,7 @@ import trio
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
+from benchmarks.contenders import FLOOR, TREALTIME
 from benchmarks.loopback import (
     END_ID,
     ROOT,
@@ -48,7 +49,7 @@ from benchmarks.loopback import (
     trealtime_trigger,
 )
 from benchmarks.results import Metric, ScenarioResult, Target
-from benchmarks.streaming import FLOOR, OPEN_CONCURRENCY, TREALTIME, Fleet, fleet_dict, run_fleet
+from benchmarks.streaming import OPEN_CONCURRENCY, Fleet, fleet_dict, run_fleet
 from benchmarks.worker import Worker
 
 KIB = 1024
