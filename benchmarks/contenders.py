@@ -23,6 +23,9 @@ OPENAI = "openai"
 FLOOR = "floor"
 #: trealtime's own WebSocket layer alone, decoding nothing.
 WSPROTO = "wsproto"
+#: The same layer read by a task of its own that hands each message to the caller over a
+#: memory channel, as a session does: the floor plus the cost of the hand-off.
+HANDOFF = "handoff"
 
 OPENAI_INSTALL_HINT = "install the bench extra: pip install -e '.[bench]'"
 

@@ -35,7 +35,7 @@ import trio
 import trio_websocket
 
 from benchmarks import fixtures
-from benchmarks.contenders import openai_realtime
+from benchmarks.contenders import FLOOR, HANDOFF, WSPROTO, openai_realtime
 from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +237,58 @@ async def wsproto_connection(server: ServerAddress, query: Query) -> AsyncIterat
             await websocket.send_close(1000, None)
             while True:
                 await websocket.receive_message()
+
+
+class HandoffFloor:
+    """The transport floor read by a task of its own, as a session reads its link.
+
+    A reader task takes each message from the WebSocket and hands it over a memory channel to
+    the caller's task. Nothing is decoded: the difference to :class:`TransportFloor` is the
+    cost of that hand-off alone (one more task to wake per message), which the session's
+    structure (a receive task that keeps going while the caller does other things) needs.
+    """
+
+    def __init__(self, floor: TransportFloor, messages: trio.MemoryReceiveChannel[str]) -> None:
+        self._floor = floor
+        self._messages = messages
+
+    async def get_message(self) -> str:
+        return await self._messages.receive()
+
+    async def send_message(self, text: str) -> None:
+        await self._floor.send_message(text)
+
+
+@contextlib.asynccontextmanager
+async def handoff_connection(server: ServerAddress, query: Query) -> AsyncIterator[HandoffFloor]:
+    """A :class:`HandoffFloor`; it hands over messages as the session does (``send_nowait``,
+    then a waiting send when the channel is full)."""
+    async with wsproto_connection(server, query) as floor:
+        send, receive = trio.open_memory_channel[str](64)
+
+        async def read() -> None:
+            with contextlib.suppress(WebSocketClosed):
+                while True:
+                    message = await floor.get_message()
+                    try:
+                        send.send_nowait(message)
+                    except trio.WouldBlock:
+                        await send.send(message)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            yield HandoffFloor(floor, receive)
+            nursery.cancel_scope.cancel()
+
+
+def bare_opener(client: str) -> Opener:
+    """The opener of a floor contender (``floor``, ``wsproto`` or ``handoff``)."""
+    openers: dict[str, Opener] = {
+        FLOOR: floor_connection,
+        WSPROTO: wsproto_connection,
+        HANDOFF: handoff_connection,
+    }
+    return openers[client]
 
 
 def _resource(query: Query) -> str:

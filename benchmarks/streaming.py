@@ -10,7 +10,8 @@ the server's write (the stamp) to the moment the event is in the caller's hands.
 Clients: ``trealtime`` (``async for event in session``; ``session.append_audio(pcm)``),
 ``floor`` (bare trio-websocket: ``get_message()`` and ``send_message(pre-encoded append)``) and
 ``wsproto`` (the same on trealtime's own WebSocket layer,
-:class:`benchmarks.loopback.TransportFloor`).
+:class:`benchmarks.loopback.TransportFloor`) and ``handoff`` (that layer read by a task of its
+own that hands messages to the caller, :class:`benchmarks.loopback.HandoffFloor`).
 """
 
 from __future__ import annotations
@@ -26,23 +27,21 @@ from typing import Any
 import trio
 
 from benchmarks import fixtures
-from benchmarks.contenders import FLOOR, TREALTIME, WSPROTO
+from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WSPROTO
 from benchmarks.loopback import (
     END_ID,
-    Opener,
     ServerAddress,
+    bare_opener,
     fetch_stats,
-    floor_connection,
     floor_event_id,
     pinned,
     runqueue_wait_s,
     stamp_lag_ns,
     trealtime_session,
     trealtime_trigger,
-    wsproto_connection,
 )
 
-CLIENTS = (TREALTIME, FLOOR, WSPROTO)
+CLIENTS = (TREALTIME, FLOOR, WSPROTO, HANDOFF)
 #: Stamped frames per session not counted (the first ones see the start-up burst).
 WARM_UP_FRAMES = 5
 OPEN_CONCURRENCY = 16
@@ -139,11 +138,7 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         "run": fleet.tag,
     }
     result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
-    opener: Opener = {
-        TREALTIME: trealtime_session,
-        FLOOR: floor_connection,
-        WSPROTO: wsproto_connection,
-    }[client]
+    opener = trealtime_session if client == TREALTIME else bare_opener(client)
     drive = _drive_trealtime if client == TREALTIME else _drive_floor
     limiter = trio.CapacityLimiter(OPEN_CONCURRENCY)
     all_open, go, all_done = trio.Event(), trio.Event(), trio.Event()

@@ -48,11 +48,10 @@ from benchmarks.loopback import (
     ServerAddress,
     ServerFailed,
     ServerProcess,
-    floor_connection,
+    bare_opener,
     openai_connection,
     trealtime_session,
     trealtime_trigger,
-    wsproto_connection,
 )
 from benchmarks.results import Measurement, Metric, Ratio, ScenarioResult, Target
 from benchmarks.worker import Worker
@@ -183,7 +182,7 @@ def runner_for(client: str) -> Callable[[ServerAddress, dict[str, Any]], Awaitab
     """The Trio run of ``client`` (``openai`` runs under asyncio instead)."""
     if client == TREALTIME:
         return _trealtime
-    return functools.partial(_bare, floor_connection if client == FLOOR else wsproto_connection)
+    return functools.partial(_bare, bare_opener(client))
 
 
 async def _trealtime(server: ServerAddress, query: dict[str, Any]) -> Run:

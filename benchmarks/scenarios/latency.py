@@ -12,8 +12,12 @@ Contenders: ``trealtime`` and the transport floor (trealtime's own WebSocket lay
 ``receive_message()`` with no decoding: :class:`benchmarks.loopback.TransportFloor`), plus
 ``openai`` in the idle case for context.  trealtime's *overhead* is ``trealtime - floor`` of
 the percentile, paired round by round; the medians over rounds are
-reported.  The targets (p50 < 100 µs, p99 < 2 ms) apply under load.  Each client runs in a
-worker process of its own (:mod:`benchmarks.worker`).
+reported.  The targets (p50 < 100 µs, p99 < 2 ms) apply under load.  The overhead is split
+in two with a third contender, ``handoff`` (the same layer read by a task of its own that hands
+each message to the caller over a memory channel, :class:`benchmarks.loopback.HandoffFloor`):
+``handoff - floor`` is what the hand-off between two tasks costs, ``trealtime - handoff``
+what the session does on top (decoding, the state mirror, sending through its queue).  Each
+client runs in a worker process of its own (:mod:`benchmarks.worker`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ import statistics
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import OPENAI, TREALTIME, WSPROTO, ContenderUnavailable, openai_realtime
+from benchmarks.contenders import (
+    HANDOFF,
+    OPENAI,
+    TREALTIME,
+    WSPROTO,
+    ContenderUnavailable,
+    openai_realtime,
+)
 from benchmarks.loopback import ServerFailed, ServerProcess
 from benchmarks.results import Measurement, Metric, ScenarioResult, Target
 from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
@@ -66,7 +77,7 @@ class LatencyScenario:
             notes.append(f"openai not measured: {exc}")
 
         runs: dict[tuple[str, str], list[FleetResult]] = {}
-        clients = [TREALTIME, TRANSPORT, OPENAI] if has_openai else [TREALTIME, TRANSPORT]
+        clients = [TREALTIME, TRANSPORT, HANDOFF] + ([OPENAI] if has_openai else [])
         try:
             with ServerProcess() as server, contextlib.ExitStack() as stack:
                 address = dataclasses.asdict(server)
@@ -84,7 +95,7 @@ class LatencyScenario:
                     return fleet_result(data)
 
                 for case, fleet, rounds in ((IDLE, idle, config.rounds), (LOAD, load, load_rounds)):
-                    contenders = [TREALTIME, TRANSPORT]
+                    contenders = [TREALTIME, TRANSPORT, HANDOFF]
                     if case == IDLE and has_openai:
                         contenders.append(OPENAI)
                     warm = dataclasses.replace(fleet, count=20)
@@ -124,23 +135,32 @@ class LatencyScenario:
             )
 
         for case in (IDLE, LOAD):
-            tr, fl = runs.get((case, TREALTIME), []), runs.get((case, TRANSPORT), [])
             for label, q, target in (("p50", 0.5, P50_TARGET), ("p99", 0.99, P99_TARGET)):
-                overhead = [
-                    a - b
-                    for x, y in zip(tr, fl, strict=True)
-                    if (a := x.lag_percentile_us(q)) is not None
-                    and (b := y.lag_percentile_us(q)) is not None
-                ]
-                metrics.append(
-                    Metric.from_values(
-                        case,
-                        f"trealtime - floor {label}",
-                        UNIT,
-                        overhead,
-                        target if case == LOAD else None,
+                for minuend, subtrahend, name in (
+                    (TREALTIME, TRANSPORT, "trealtime - floor"),
+                    (HANDOFF, TRANSPORT, "of which the hand-off"),
+                    (TREALTIME, HANDOFF, "of which the session"),
+                ):
+                    differences = _paired_differences(
+                        runs.get((case, minuend), []), runs.get((case, subtrahend), []), q
                     )
-                )
+                    if not differences:
+                        continue
+                    graded = case == LOAD and minuend == TREALTIME and subtrahend == TRANSPORT
+                    metrics.append(
+                        Metric.from_values(
+                            case, f"{name} {label}", UNIT, differences, target if graded else None
+                        )
+                    )
         return ScenarioResult(
             self.name, self.description, tuple(measurements), (), tuple(notes), tuple(metrics)
         )
+
+
+def _paired_differences(a: list[FleetResult], b: list[FleetResult], q: float) -> list[float]:
+    """Round by round, ``a``'s latency percentile ``q`` minus ``b``'s."""
+    return [
+        x - y
+        for ra, rb in zip(a, b, strict=True)
+        if (x := ra.lag_percentile_us(q)) is not None and (y := rb.lag_percentile_us(q)) is not None
+    ]
