@@ -42,6 +42,15 @@ class Target:
         return f"{self.comparison} {self.threshold:g} {self.unit}"
 
 
+def grade(target: Target | None, value: float | None) -> Status:
+    """``-`` without a target, ``SKIP`` without a value, else ``PASS`` or ``FAIL``."""
+    if target is None:
+        return "-"
+    if value is None:
+        return "SKIP"
+    return "PASS" if target.met_by(value) else "FAIL"
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Median of one contender's per-repetition values (times, or another unit) for one case."""
@@ -113,11 +122,7 @@ class Ratio:
 
     @property
     def status(self) -> Status:
-        if self.target is None:
-            return "-"
-        if self.value is None:
-            return "SKIP"
-        return "PASS" if self.target.met_by(self.value) else "FAIL"
+        return grade(self.target, self.value)
 
     @classmethod
     def paired(
@@ -182,11 +187,7 @@ class Metric:
 
     @property
     def status(self) -> Status:
-        if self.target is None:
-            return "-"
-        if self.value is None:
-            return "SKIP"
-        return "PASS" if self.target.met_by(self.value) else "FAIL"
+        return grade(self.target, self.value)
 
     @classmethod
     def from_values(

@@ -79,23 +79,27 @@ class FleetResult:
             and self.frames >= self.expected_frames
         )
 
+    def _share(self, seconds: float) -> float:
+        """``seconds`` over the stream's wall time (0 before it ran)."""
+        return seconds / self.wall_s if self.wall_s else 0.0
+
     @property
     def cpu_share(self) -> float:
         """Client CPU time over wall time during the stream (1.0: one core fully busy)."""
-        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+        return self._share(self.cpu_s)
 
     @property
     def wait_share(self) -> float:
         """Share of the stream's wall time the client spent waiting for a CPU."""
-        return self.wait_s / self.wall_s if self.wall_s else 0.0
+        return self._share(self.wait_s)
 
     @property
     def server_wait_share(self) -> float:
-        return self.server_wait_s / self.wall_s if self.wall_s else 0.0
+        return self._share(self.server_wait_s)
 
     @property
     def server_cpu_share(self) -> float:
-        return self.server_cpu_s / self.wall_s if self.wall_s else 0.0
+        return self._share(self.server_cpu_s)
 
     @property
     def server_late_p99_us(self) -> float:

@@ -890,13 +890,13 @@ class Session:
         else:
             self._react(event, now)
         self._route_to_handle(event)
-        # If nobody reads any more, keep the state and the requests going.
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            try:
-                # The link checkpoints on every read; a frame need not cost a switch of its own.
-                self._inbound_send.send_nowait(event)
-            except trio.WouldBlock:
-                await self._inbound_send.send(event)
+        try:
+            # The link checkpoints on every read; a frame need not cost a switch of its own.
+            self._inbound_send.send_nowait(event)
+        except trio.WouldBlock:
+            await self._deliver(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # nobody reads any more: the state and the requests still follow the stream
 
     def _react(self, event: ServerEvent, now: float) -> None:
         """Follow a server event that needs no I/O in reply."""
