@@ -148,7 +148,11 @@ class Link:
                 if not await self._write(ws, self.resend):
                     return
                 self.resend = None
-            async for text in self._outbound:
+            while True:
+                try:
+                    text = await _next_frame(self._outbound)
+                except trio.EndOfChannel:
+                    return
                 if not await self._write(ws, text):
                     self.resend = text
                     return
@@ -227,3 +231,12 @@ class Link:
         self._cancel_scope.cancel()
         with trio.move_on_after(grace):
             await self.ended.wait()
+
+
+async def _next_frame(outbound: trio.MemoryReceiveChannel[str]) -> str:
+    """The next queued frame; taken without a yield when one is waiting, since the write that
+    follows yields anyway."""
+    try:
+        return outbound.receive_nowait()
+    except trio.WouldBlock:
+        return await outbound.receive()

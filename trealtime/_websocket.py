@@ -250,7 +250,13 @@ class WebSocket:
         Framing under the lock keeps frames in the order wsproto made them (no message after
         a close reply); owed replies leave ``_replies`` only once they are being written.
         """
-        async with self._send_lock:
+        await trio.lowlevel.checkpoint_if_cancelled()  # before framing: a cancel breaks nothing
+        lock = self._send_lock
+        try:
+            lock.acquire_nowait()  # no yield of its own: send_all below yields once per write
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
             if self._broken:
                 self._raise_closed()
             if event is None:
@@ -275,6 +281,8 @@ class WebSocket:
                 # can be framed after it.
                 self._broken = True
                 raise
+        finally:
+            lock.release()
 
     def _raise_closed(self) -> NoReturn:
         if self.close_code is not None:
