@@ -17,6 +17,7 @@ import trio
 from ._connect import ConnectStream, Endpoint
 from ._errors import ConnectError
 from ._groups import single_error
+from ._inbox import Inbox
 from ._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 __all__ = ["CloseReason", "Keepalive", "Link"]
@@ -62,7 +63,7 @@ class Link:
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
         self._keepalive = keepalive
-        self._outbound = outbound
+        self._outbound = Inbox(outbound)
         self._on_frame = on_frame
         self._on_sent = on_sent
         self._on_open = on_open
@@ -150,7 +151,7 @@ class Link:
                 self.resend = None
             while True:
                 try:
-                    text = await _next_frame(self._outbound)
+                    text = await self._outbound.receive()
                 except trio.EndOfChannel:
                     return
                 if not await self._write(ws, text):
@@ -231,12 +232,3 @@ class Link:
         self._cancel_scope.cancel()
         with trio.move_on_after(grace):
             await self.ended.wait()
-
-
-async def _next_frame(outbound: trio.MemoryReceiveChannel[str]) -> str:
-    """The next queued frame; taken without a yield when one is waiting, since the write that
-    follows yields anyway."""
-    try:
-        return outbound.receive_nowait()
-    except trio.WouldBlock:
-        return await outbound.receive()

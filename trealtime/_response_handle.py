@@ -6,6 +6,7 @@ import attrs
 import trio
 
 from ._errors import RealtimeError
+from ._inbox import Inbox
 from ._metrics import ResponseMetrics
 from ._response_models import Response
 from ._responses import ResponseRequest
@@ -21,7 +22,7 @@ class ResponseDropped(RealtimeError):
 @attrs.define(eq=False)
 class _Stream:
     send: trio.MemorySendChannel[ServerEvent]
-    receive: trio.MemoryReceiveChannel[ServerEvent]
+    receive: Inbox[ServerEvent]
     overflowed: bool = False
 
 
@@ -47,7 +48,7 @@ class ResponseHandle:
         self.metrics: ResponseMetrics | None = None
         """Latency, status and usage, once the response is done."""
         send, receive = trio.open_memory_channel[ServerEvent](buffer)
-        self._stream = _Stream(send, receive)
+        self._stream = _Stream(send, Inbox(receive))
 
     def __repr__(self) -> str:
         return f"<ResponseHandle {self.id or self._request.tag} {self._request.state}>"

@@ -69,6 +69,7 @@ from ._errors import (
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
+from ._inbox import Inbox
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -260,9 +261,8 @@ class Session:
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
-        self._inbound_send, self._inbound_receive = trio.open_memory_channel[ServerEvent](
-            inbound_buffer
-        )
+        self._inbound_send, inbound_receive = trio.open_memory_channel[ServerEvent](inbound_buffer)
+        self._inbound = Inbox(inbound_receive)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
@@ -309,7 +309,7 @@ class Session:
 
     async def __anext__(self) -> ServerEvent:
         try:
-            return await self._inbound_receive.receive()
+            return await self._inbound.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
