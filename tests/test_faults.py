@@ -197,6 +197,25 @@ async def test_a_server_close_ends_the_session_with_its_code(
     await all_closed(server)
 
 
+async def test_a_write_failing_before_the_close_is_read_keeps_the_servers_code(
+    server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The caller is not reading, so the server's close frame waits unread; the server gives
+    up on the close handshake and drops the connection, and the next write fails. The session
+    still ends with the server's code, not the 1006 of the failed write."""
+    with trio.fail_after(LIMIT):
+        async with session_for(server, inbound_buffer=1) as session:
+            connection = server.connections[0]
+            await connection.inject(Close(1008, "policy violation"))
+            await connection.wait_closed()  # no close reply came: the server dropped it
+            await session.send(events.InputAudioBufferClear())  # queued; its write fails
+            await trio.testing.wait_all_tasks_blocked()
+            seen = [event async for event in session]
+    assert any(isinstance(event, events.SessionUpdated) for event in seen)
+    assert session.close_reason == trealtime.CloseReason(1008, "policy violation")
+    await all_closed(server)
+
+
 @pytest.mark.parametrize("fault", [Close(1011, "internal error"), SessionExpired()])
 async def test_a_transient_close_is_recovered_and_the_outage_queue_sent(
     server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock, fault: Fault

@@ -163,8 +163,8 @@ class Link:
     async def _write(self, ws: WebSocket, text: str) -> bool:
         try:
             await ws.send_message(text)
-        except WebSocketClosed as closed:
-            self._closed(closed)
+        except WebSocketClosed:
+            # The reader records why: the server's close frame may still be unread.
             return False
         self._on_sent(text)
         return True
