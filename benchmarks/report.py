@@ -60,16 +60,21 @@ def target_line(scenario: str, item: Ratio | Metric) -> str:
     return f"{item.status}  {scenario} [{item.case}] {item.label} = {_value(item)} ({target})"
 
 
+_ITEM_HEADER = "| scenario | case | {label} | {value} | range | target | status |"
+_ITEM_RULE = "|---|---|---|---:|---|---|---|"
+
+
+def _item_row(scenario: str, item: Ratio | Metric) -> str:
+    target = "" if item.target is None else str(item.target)
+    return (
+        f"| {scenario} | {item.case} | {item.label} | **{_value(item)}** | {_spread(item)} "
+        f"| {target} | {_status(item)} |"
+    )
+
+
 def targets_table(run: RunResult) -> list[str]:
-    lines = [
-        "| scenario | case | measure | value | range | target | status |",
-        "|---|---|---|---:|---|---|---|",
-    ]
-    for scenario, item in run.targets:
-        lines.append(
-            f"| {scenario} | {item.case} | {item.label} | **{_value(item)}** | {_spread(item)} "
-            f"| {item.target} | {_status(item)} |"
-        )
+    lines = [_ITEM_HEADER.format(label="measure", value="value"), _ITEM_RULE]
+    lines += [_item_row(scenario, item) for scenario, item in run.targets]
     for s in run.scenarios:
         if s.error is not None:
             lines.append(f"| {s.scenario} | | error | | | | **ERROR** |")
@@ -77,33 +82,13 @@ def targets_table(run: RunResult) -> list[str]:
 
 
 def ratio_table(run: RunResult) -> list[str]:
-    lines = [
-        "| scenario | case | ratio | median | range | target | status |",
-        "|---|---|---|---:|---|---|---|",
-    ]
-    for s in run.scenarios:
-        for r in s.ratios:
-            target = "" if r.target is None else str(r.target)
-            lines.append(
-                f"| {s.scenario} | {r.case} | {r.label} | **{_x(r.value)}** | {_spread(r)} "
-                f"| {target} | {_status(r)} |"
-            )
-    return lines
+    lines = [_ITEM_HEADER.format(label="ratio", value="median"), _ITEM_RULE]
+    return lines + [_item_row(s.scenario, r) for s in run.scenarios for r in s.ratios]
 
 
 def metric_table(run: RunResult) -> list[str]:
-    lines = [
-        "| scenario | case | measure | value | range | target | status |",
-        "|---|---|---|---:|---|---|---|",
-    ]
-    for s in run.scenarios:
-        for m in s.metrics:
-            target = "" if m.target is None else str(m.target)
-            lines.append(
-                f"| {s.scenario} | {m.case} | {m.label} | **{quantity(m.value, m.unit)}** "
-                f"| {_spread(m)} | {target} | {_status(m)} |"
-            )
-    return lines
+    lines = [_ITEM_HEADER.format(label="measure", value="value"), _ITEM_RULE]
+    return lines + [_item_row(s.scenario, m) for s in run.scenarios for m in s.metrics]
 
 
 def _baseline(measurements: tuple[Measurement, ...], case: str) -> float | None:

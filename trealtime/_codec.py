@@ -429,22 +429,24 @@ def decode_client_event(data: str | bytes, *, strict: bool = False) -> ClientEve
     return event
 
 
-def _encode_fallback(raw: Any) -> str:
-    return raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+_RAW_EVENTS = (UnknownClientEvent, InvalidClientEvent, UnknownServerEvent, InvalidServerEvent)
+
+
+def _encode(event: ClientEvent | ServerEvent) -> str:
+    if isinstance(event, _RAW_EVENTS):  # sent again as they came
+        raw = event.raw
+        return raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    return orjson.dumps(_converter.unstructure(event)).decode()
 
 
 def encode_client_event(event: ClientEvent) -> str:
     """Encode a client event as the JSON text of one WebSocket frame."""
-    if isinstance(event, UnknownClientEvent | InvalidClientEvent):
-        return _encode_fallback(event.raw)
-    return orjson.dumps(_converter.unstructure(event)).decode()
+    return _encode(event)
 
 
 def encode_server_event(event: ServerEvent) -> str:
     """Encode a server event as JSON text (the fake server's side of decoding)."""
-    if isinstance(event, UnknownServerEvent | InvalidServerEvent):
-        return _encode_fallback(event.raw)
-    return orjson.dumps(_converter.unstructure(event)).decode()
+    return _encode(event)
 
 
 def to_dict(obj: Any) -> Any:
