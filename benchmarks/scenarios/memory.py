@@ -156,6 +156,12 @@ class Replay:
         return max(heap[:width]) / KIB, max(heap[-width:]) / KIB
 
     @property
+    def fits_a_full_mirror(self) -> bool:
+        """Whether the fit starts once the conversation mirror has filled (a shorter replay,
+        as in ``--quick``, measures the filling, so its slope is not graded)."""
+        return self.fit_from >= MIRROR_FILL_TURNS
+
+    @property
     def fitted_minutes(self) -> float:
         marks, _ = self._fitted(self.heap)
         return (marks[-1] - marks[0]) * SECONDS_PER_TURN / 60 if marks else 0.0
@@ -309,9 +315,14 @@ class MemoryScenario:
                 "heap growth",
                 replay.kib_per_minute,
                 "KiB/min",
-                target=GROWTH_TARGET if unique else None,
+                target=GROWTH_TARGET if unique and replay.fits_a_full_mirror else None,
             )
         )
+        if not replay.fits_a_full_mirror:
+            notes.append(
+                f"replay ({label}): growth not graded, the {replay.turns} turns end before the "
+                f"conversation mirror fills (turn {MIRROR_FILL_TURNS})"
+            )
         first_max, last_max = replay.window_maxima_kib
         notes.append(
             f"replay ({label}): {replay.events:,} events = {minutes:g} simulated minutes in "
