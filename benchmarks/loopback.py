@@ -281,14 +281,16 @@ async def handoff_connection(server: ServerAddress, query: Query) -> AsyncIterat
             nursery.cancel_scope.cancel()
 
 
+_BARE_OPENERS: dict[str, Opener] = {
+    FLOOR: floor_connection,
+    WSPROTO: wsproto_connection,
+    HANDOFF: handoff_connection,
+}
+
+
 def bare_opener(client: str) -> Opener:
     """The opener of a floor contender (``floor``, ``wsproto`` or ``handoff``)."""
-    openers: dict[str, Opener] = {
-        FLOOR: floor_connection,
-        WSPROTO: wsproto_connection,
-        HANDOFF: handoff_connection,
-    }
-    return openers[client]
+    return _BARE_OPENERS[client]
 
 
 def _resource(query: Query) -> str:

@@ -105,12 +105,36 @@ class FleetResult:
     def server_late_p99_us(self) -> float:
         return float(self.server.get("late_p99_us", 0.0))
 
+    def frame_counter(self) -> _FrameCounter:
+        """A counter for one session's stamped frames, adding into this result."""
+        return _FrameCounter(self)
+
     def lag_percentile_us(self, q: float) -> float | None:
         if not self.lags_ns:
             return None
         ordered = sorted(self.lags_ns)
         index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
         return ordered[index] / 1000
+
+
+@dataclass
+class _FrameCounter:
+    """One session's stamped frames, counted into the fleet's result (the warm-up untimed)."""
+
+    result: FleetResult
+    seen: int = 0
+
+    def take(self, event_id: object, now_ns: int) -> bool:
+        """Count the frame ``event_id`` received at ``now_ns``; False for the end frame."""
+        if event_id == END_ID:
+            return False
+        lag = stamp_lag_ns(event_id, now_ns)
+        if lag is not None:
+            self.seen += 1
+            self.result.frames += 1
+            if self.seen > WARM_UP_FRAMES:
+                self.result.lags_ns.append(lag)
+        return True
 
 
 @dataclass(frozen=True)
@@ -132,15 +156,14 @@ class Fleet:
     def nominal_seconds(self) -> float:
         return self.count / self.rate
 
+    @property
+    def query(self) -> dict[str, Any]:
+        """The server's query for this fleet's paced stream."""
+        return {"bench": "paced", "rate": self.rate, "count": self.count, "run": self.tag}
+
 
 async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetResult:
     """Open ``fleet.sessions`` sessions of ``client``, stream, and measure."""
-    query: dict[str, Any] = {
-        "bench": "paced",
-        "rate": fleet.rate,
-        "count": fleet.count,
-        "run": fleet.tag,
-    }
     result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
     opener = trealtime_session if client == TREALTIME else bare_opener(client)
     drive = _drive_trealtime if client == TREALTIME else _drive_floor
@@ -163,7 +186,7 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     async with limiter:
-                        connection = await stack.enter_async_context(opener(server, query))
+                        connection = await stack.enter_async_context(opener(server, fleet.query))
                 except Exception as exc:
                     result.errors.append(f"open: {exc!r}")
                     settle()
@@ -235,8 +258,7 @@ async def _appending(
 
 
 async def _drive_trealtime(session: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -> None:
-    clock, lags = time.monotonic_ns, result.lags_ns
-    seen = 0
+    clock, frames = time.monotonic_ns, result.frame_counter()
 
     async def append() -> None:
         await session.append_audio(pcm)
@@ -244,22 +266,13 @@ async def _drive_trealtime(session: Any, fleet: Fleet, pcm: bytes, result: Fleet
     await trealtime_trigger(session)
     async with _appending(fleet.appends, append, 1.0 / fleet.rate, result.append_late_ns):
         async for event in session:
-            now = clock()
-            event_id = event.event_id
-            if event_id == END_ID:
+            if not frames.take(event.event_id, clock()):
                 break
-            lag = stamp_lag_ns(event_id, now)
-            if lag is not None:
-                seen += 1
-                result.frames += 1
-                if seen > WARM_UP_FRAMES:
-                    lags.append(lag)
 
 
 async def _drive_floor(ws: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -> None:
-    clock, lags = time.monotonic_ns, result.lags_ns
+    clock, frames = time.monotonic_ns, result.frame_counter()
     append_text = fixtures.append_json(pcm)
-    seen = 0
 
     async def append() -> None:
         await ws.send_message(append_text)
@@ -269,15 +282,8 @@ async def _drive_floor(ws: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -
         while True:
             message = await ws.get_message()
             now = clock()
-            event_id = floor_event_id(message)
-            if event_id == END_ID:
+            if not frames.take(floor_event_id(message), now):
                 break
-            lag = stamp_lag_ns(event_id, now)
-            if lag is not None:
-                seen += 1
-                result.frames += 1
-                if seen > WARM_UP_FRAMES:
-                    lags.append(lag)
 
 
 async def openai_single(server: ServerAddress, fleet: Fleet) -> FleetResult:
@@ -286,32 +292,17 @@ async def openai_single(server: ServerAddress, fleet: Fleet) -> FleetResult:
 
     from benchmarks.loopback import openai_connection
 
-    query: dict[str, Any] = {
-        "bench": "paced",
-        "rate": fleet.rate,
-        "count": fleet.count,
-        "run": fleet.tag,
-    }
     result = FleetResult(1, 0, expected_frames=fleet.count)
-    clock, lags = time.monotonic_ns, result.lags_ns
-    seen = 0
-    async with openai_connection(server, query) as connection:
+    clock, frames = time.monotonic_ns, result.frame_counter()
+    async with openai_connection(server, fleet.query) as connection:
         result.opened = 1
         cpu0, wall0 = time.process_time(), time.perf_counter()
         await connection.input_audio_buffer.clear()
         try:
             async with asyncio.timeout(fleet.nominal_seconds + fleet.grace):
                 async for event in connection:
-                    now = clock()
-                    event_id = getattr(event, "event_id", None)
-                    if event_id == END_ID:
+                    if not frames.take(getattr(event, "event_id", None), clock()):
                         break
-                    lag = stamp_lag_ns(event_id, now)
-                    if lag is not None:
-                        seen += 1
-                        result.frames += 1
-                        if seen > WARM_UP_FRAMES:
-                            lags.append(lag)
         except TimeoutError:
             result.timed_out = True
         result.cpu_s = time.process_time() - cpu0

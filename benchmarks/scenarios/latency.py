@@ -136,17 +136,16 @@ class LatencyScenario:
 
         for case in (IDLE, LOAD):
             for label, q, target in (("p50", 0.5, P50_TARGET), ("p99", 0.99, P99_TARGET)):
-                for minuend, subtrahend, name in (
-                    (TREALTIME, TRANSPORT, "trealtime - floor"),
-                    (HANDOFF, TRANSPORT, "of which the hand-off"),
-                    (TREALTIME, HANDOFF, "of which the session"),
+                for minuend, subtrahend, name, graded in (
+                    (TREALTIME, TRANSPORT, "trealtime - floor", case == LOAD),
+                    (HANDOFF, TRANSPORT, "of which the hand-off", False),
+                    (TREALTIME, HANDOFF, "of which the session", False),
                 ):
                     differences = _paired_differences(
                         runs.get((case, minuend), []), runs.get((case, subtrahend), []), q
                     )
                     if not differences:
                         continue
-                    graded = case == LOAD and minuend == TREALTIME and subtrahend == TRANSPORT
                     metrics.append(
                         Metric.from_values(
                             case, f"{name} {label}", UNIT, differences, target if graded else None
