@@ -1,4 +1,4 @@
-"""The wsproto-driven client WebSocket (``trealtime._websocket``) against real peers.
+"""The client WebSocket (``trealtime._websocket``, our own framing) against real peers.
 
 Most tests talk to :class:`Peer`, a server written with wsproto over in-memory streams
 (virtual time); the last ones talk to trio-websocket's server over loopback TCP (real time).
@@ -6,6 +6,8 @@ Most tests talk to :class:`Peer`, a server written with wsproto over in-memory s
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -38,6 +40,7 @@ HOST = "api.example.test"
 RESOURCE = "/v1/realtime?model=gpt-realtime"
 HEADERS = [("Authorization", "Bearer sk-test"), ("OpenAI-Beta", "realtime=v1")]
 MAX_SIZE = 1024
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 TIMEOUT = 5  # virtual seconds for in-memory tests, real ones over TCP
 
 E = TypeVar("E", bound=Event)
@@ -334,6 +337,77 @@ async def test_invalid_answer_is_connect_error_without_waiting(
     with trio.fail_after(TIMEOUT):
         error = await connect_error(partial(Peer.answer_raw, data=answer, hang_up=False))
     assert "handshake" in str(error)
+
+
+def upgrade_answer(request_key: bytes, *header_lines: bytes) -> bytes:
+    """A 101 answer with the right accept value for ``request_key`` and ``header_lines``."""
+    accept = base64.b64encode(hashlib.sha1(request_key + WEBSOCKET_GUID).digest())
+    lines = [b"HTTP/1.1 101 Switching Protocols", *header_lines]
+    return b"\r\n".join(line.replace(b"{accept}", accept) for line in lines) + b"\r\n\r\n"
+
+
+async def answer_upgrade(peer: Peer, lines: list[bytes]) -> None:
+    """Read the request, answer it with a hand-made 101 (see ``upgrade_answer``), and stay."""
+    peer.request = await peer.expect(Request)
+    key = dict(peer.request.extra_headers)[b"sec-websocket-key"]
+    await peer.stream.send_all(upgrade_answer(key, *lines))
+    await trio.sleep_forever()
+
+
+UPGRADE = b"Upgrade: websocket"
+CONNECTION = b"Connection: Upgrade"
+ACCEPT = b"Sec-WebSocket-Accept: {accept}"
+
+
+@pytest.mark.parametrize(
+    ("lines", "complaint"),
+    [
+        pytest.param([UPGRADE, ACCEPT], "Connection: Upgrade", id="no-connection-header"),
+        pytest.param([CONNECTION, ACCEPT], "Upgrade: websocket", id="no-upgrade-header"),
+        pytest.param(
+            [b"Upgrade: h2c", CONNECTION, ACCEPT], "Upgrade: websocket", id="wrong-upgrade"
+        ),
+        pytest.param([UPGRADE, CONNECTION], "Sec-WebSocket-Accept", id="no-accept"),
+        pytest.param(
+            [UPGRADE, CONNECTION, ACCEPT, b"Sec-WebSocket-Extensions: permessage-deflate"],
+            "sec-websocket-extensions",
+            id="extension-not-offered",
+        ),
+        pytest.param(
+            [UPGRADE, CONNECTION, ACCEPT, b"Sec-WebSocket-Protocol: realtime"],
+            "sec-websocket-protocol",
+            id="subprotocol-not-offered",
+        ),
+    ],
+)
+async def test_invalid_upgrade_is_connect_error(
+    autojump_clock: MockClock, lines: list[bytes], complaint: str
+) -> None:
+    """A 101 that is not a valid WebSocket upgrade for our key raises ConnectError saying why."""
+    with trio.fail_after(TIMEOUT):
+        error = await connect_error(partial(answer_upgrade, lines=lines))
+    assert complaint in str(error)
+    assert HOST in str(error)
+
+
+async def test_upgrade_headers_are_read_as_token_lists(autojump_clock: MockClock) -> None:
+    """Connection may list several tokens and Upgrade may differ in case: the socket opens."""
+    lines = [b"Upgrade: WebSocket", b"Connection: keep-alive, Upgrade", ACCEPT]
+    with trio.fail_after(TIMEOUT):
+        ws = await handshake_with(partial(answer_upgrade, lines=lines))
+    assert not ws.closed
+
+
+async def test_informational_answer_before_the_101_is_skipped(autojump_clock: MockClock) -> None:
+    """A 100 Continue ahead of the 101 is passed over."""
+
+    async def continue_then_upgrade(peer: Peer) -> None:
+        await peer.stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await answer_upgrade(peer, [UPGRADE, CONNECTION, ACCEPT])
+
+    with trio.fail_after(TIMEOUT):
+        ws = await handshake_with(continue_then_upgrade)
+    assert not ws.closed
 
 
 async def test_broken_stream_during_handshake_is_connect_error(autojump_clock: MockClock) -> None:
@@ -735,7 +809,7 @@ async def test_protocol_violation_closes(
     autojump_clock: MockClock, violation: bytes, code: int
 ) -> None:
     """Bytes that break the protocol: earlier messages come out, the client sends close with
-    the code wsproto chose and raises it."""
+    the code the protocol asks for and raises it."""
     with trio.fail_after(TIMEOUT):
         ws, peer, _ = await open_pair()
         await peer.send_raw(peer.frames(TextMessage("ok")) + violation)

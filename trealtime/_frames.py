@@ -1,0 +1,311 @@
+"""WebSocket framing (RFC 6455) for the client side, sans-IO: bytes in, messages out.
+
+:class:`FrameReader` turns what the server writes into whole messages and control frames;
+:func:`client_frame` and :func:`close_frame` make the masked frames a client writes. No
+extensions are negotiated, so every reserved bit must be zero.
+
+Written for the hot path: a frame that arrives whole is sliced from the bytes read, never
+copied into a buffer first, and a frame that arrives in pieces is joined once, when it is
+complete (so a large message costs linear time however finely it is cut).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+
+import attrs
+
+__all__ = [
+    "Close",
+    "FrameError",
+    "FrameReader",
+    "Ping",
+    "Pong",
+    "client_frame",
+    "close_frame",
+]
+
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+_MAX_CONTROL_PAYLOAD = 125
+_MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
+# Codes a peer must never put on the wire (RFC 6455 section 7.4.1): they mean "no code",
+# "no close frame" and "TLS failed", which only the local end can know.
+_LOCAL_ONLY_CODES = frozenset({1005, 1006, 1015})
+# Codes below 3000 that are registered; other codes below 3000 are reserved and refused.
+_REGISTERED_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013})
+
+
+class FrameError(Exception):
+    """The server broke the protocol; ``code`` is the close code to answer with."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{reason} (close code {code})")
+
+
+@attrs.frozen
+class Ping:
+    """A ping from the server; answer it with a pong carrying the same payload."""
+
+    payload: bytes
+
+
+@attrs.frozen
+class Pong:
+    """A pong from the server, answering one of our pings."""
+
+    payload: bytes
+
+
+@attrs.frozen
+class Close:
+    """The server's close frame (code 1005 when it carried none)."""
+
+    code: int
+    reason: str
+
+
+def _protocol_error(reason: str) -> FrameError:
+    return FrameError(1002, reason)
+
+
+class FrameReader:
+    """Parses server frames. ``feed`` bytes, then take events with ``next_event``.
+
+    Events are whole messages (``str`` for text, ``bytes`` for binary), :class:`Ping`,
+    :class:`Pong` and :class:`Close`; nothing is parsed after a close. A violation raises
+    :class:`FrameError`, and so does every later call. A message over ``max_message_size``
+    bytes is refused (1009) as soon as a frame header says so, before its payload is read.
+    """
+
+    def __init__(self, max_message_size: int) -> None:
+        self._max_message_size = max_message_size
+        self._buffer = b""  # the bytes being parsed, from _position on
+        self._position = 0
+        self._pending: list[bytes] = []  # bytes fed while a frame is incomplete
+        self._pending_size = 0
+        self._needed = 0  # bytes a parse must have in hand to get further
+        self._fragments: list[str | bytes] = []
+        self._fragment_opcode = 0  # TEXT or BINARY while a fragmented message is open
+        self._fragments_size = 0
+        self._text_decoder: codecs.IncrementalDecoder | None = None
+        self._error: FrameError | None = None
+        self.closed = False
+        """Whether the server's close frame has been read."""
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Add bytes read from the stream."""
+        if type(data) is not bytes:
+            data = bytes(data)  # messages and payloads come out as bytes, never views of it
+        if self._pending or len(self._buffer) - self._position + len(data) < self._needed:
+            self._pending.append(data)
+            self._pending_size += len(data)
+        elif self._position == len(self._buffer):
+            self._buffer = data
+            self._position = 0
+        else:
+            self._buffer = self._buffer[self._position :] + data
+            self._position = 0
+
+    def next_event(self) -> str | bytes | Ping | Pong | Close | None:
+        """The next message or control frame, or ``None`` until more bytes are fed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._parse()
+        except FrameError as error:
+            self._error = error
+            raise
+
+    def _parse(self) -> str | bytes | Ping | Pong | Close | None:
+        while not self.closed:
+            if self._pending and not self._join_pending():
+                return None
+            buffer = self._buffer
+            start = self._position
+            available = len(buffer) - start
+            if available < 2:
+                self._needed = 2
+                return None
+            first, second = buffer[start], buffer[start + 1]
+            opcode = first & 0x0F
+            fin = first & 0x80
+            if first & 0x70:
+                raise _protocol_error("reserved bit set (no extension was negotiated)")
+            length = second & 0x7F
+            header_size = 2
+            if length >= 126:
+                header_size = 4 if length == 126 else 10
+                if available < header_size:
+                    self._needed = header_size
+                    return None
+                length = int.from_bytes(buffer[start + 2 : start + header_size], "big")
+                if length < (126 if header_size == 4 else 65536):
+                    raise _protocol_error("payload length not in its shortest form")
+                if length >> 63:
+                    raise _protocol_error("8-byte payload length with the top bit set")
+            self._check_header(opcode, fin, length)
+            if second & 0x80:
+                raise _protocol_error("the server masked a frame")
+            end = start + header_size + length
+            if end > len(buffer):
+                self._needed = header_size + length
+                return None
+            payload = buffer[start + header_size : end]
+            self._position = end
+            self._needed = 0
+            event = self._frame(opcode, fin, payload)
+            if event is not None:
+                return event
+        return None
+
+    def _join_pending(self) -> bool:
+        """Join the pending bytes onto the buffer once they make up what the parse needs."""
+        held = len(self._buffer) - self._position + self._pending_size
+        if held < self._needed:
+            return False
+        self._buffer = b"".join([self._buffer[self._position :], *self._pending])
+        self._position = 0
+        self._pending.clear()
+        self._pending_size = 0
+        return True
+
+    def _check_header(self, opcode: int, fin: int, length: int) -> None:
+        if opcode >= CLOSE:
+            if opcode > PONG:
+                raise _protocol_error(f"unknown opcode {opcode:#x}")
+            if not fin:
+                raise _protocol_error("fragmented control frame")
+            if length > _MAX_CONTROL_PAYLOAD:
+                raise _protocol_error("control frame payload longer than 125 bytes")
+            return
+        if opcode > BINARY:
+            raise _protocol_error(f"unknown opcode {opcode:#x}")
+        if opcode == CONTINUATION:
+            if not self._fragment_opcode:
+                raise _protocol_error("continuation frame with no message to continue")
+        elif self._fragment_opcode:
+            raise _protocol_error("new message before the last one ended")
+        if self._fragments_size + length > self._max_message_size:
+            raise FrameError(1009, f"message larger than {self._max_message_size} bytes")
+
+    def _frame(
+        self, opcode: int, fin: int, payload: bytes
+    ) -> str | bytes | Ping | Pong | Close | None:
+        if fin and opcode != CONTINUATION and opcode < CLOSE:
+            # The usual case: a whole message in one frame.
+            return _decode_text(payload) if opcode == TEXT else payload
+        if opcode < CLOSE:
+            return self._fragment(opcode, fin, payload)
+        if opcode == PING:
+            return Ping(payload)
+        if opcode == PONG:
+            return Pong(payload)
+        self.closed = True
+        return _parse_close(payload)
+
+    def _fragment(self, opcode: int, fin: int, payload: bytes) -> str | bytes | None:
+        if opcode != CONTINUATION:
+            self._fragment_opcode = opcode
+            if opcode == TEXT:
+                self._text_decoder = codecs.getincrementaldecoder("utf-8")()
+        decoder = self._text_decoder
+        if decoder is None:
+            self._fragments.append(payload)
+        else:
+            # Checked frame by frame, so bad UTF-8 is refused before the message ends.
+            try:
+                self._fragments.append(decoder.decode(payload, bool(fin)))
+            except UnicodeDecodeError as exc:
+                raise FrameError(1007, f"text message is not valid UTF-8: {exc}") from None
+        self._fragments_size += len(payload)
+        if not fin:
+            return None
+        fragments = self._fragments
+        message = "".join(fragments) if decoder is not None else b"".join(fragments)  # type: ignore[arg-type]
+        fragments.clear()
+        self._fragments_size = 0
+        self._fragment_opcode = 0
+        self._text_decoder = None
+        return message
+
+
+def _decode_text(payload: bytes) -> str:
+    try:
+        return payload.decode()
+    except UnicodeDecodeError as exc:
+        raise FrameError(1007, f"text message is not valid UTF-8: {exc}") from None
+
+
+def _parse_close(payload: bytes) -> Close:
+    if not payload:
+        return Close(1005, "")
+    if len(payload) == 1:
+        raise _protocol_error("close frame with a 1-byte payload")
+    code = int.from_bytes(payload[:2], "big")
+    if code in _LOCAL_ONLY_CODES:
+        raise _protocol_error(f"close code {code} is for local use only")
+    if not (code in _REGISTERED_CODES or 3000 <= code <= 4999):
+        raise _protocol_error(f"close code {code} is reserved or out of range")
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError as exc:
+        raise FrameError(1007, f"close reason is not valid UTF-8: {exc}") from None
+    return Close(code, reason)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+_KEY_POOL_SIZE = 4096
+
+
+class _MaskingKeys:
+    """Fresh masking keys from the OS's strong random source, read 1,024 keys at a time."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._position = 0
+
+    def next(self) -> bytes:
+        position = self._position
+        if position >= len(self._pool):
+            self._pool = os.urandom(_KEY_POOL_SIZE)
+            position = 0
+        self._position = position + 4
+        return self._pool[position : position + 4]
+
+
+_masking_keys = _MaskingKeys()
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One whole masked frame carrying ``payload`` (RFC 6455 section 5.3)."""
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x80 | opcode, 0x80 | length))
+    elif length < 65536:
+        header = bytes((0x80 | opcode, 0xFE)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 0xFF)) + length.to_bytes(8, "big")
+    key = _masking_keys.next()
+    if not length:
+        return header + key
+    # XOR as one big integer: several times faster than any per-byte loop in Python.
+    repeated_key = key * (length // 4 + 1)
+    masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated_key[:length], "little")
+    return header + key + masked.to_bytes(length, "little")
+
+
+def close_frame(code: int, reason: str | None) -> bytes:
+    """A close frame; 1005 sends no code, other local-only codes become 1000."""
+    if code == 1005:
+        return client_frame(CLOSE, b"")
+    if code in _LOCAL_ONLY_CODES:
+        code = 1000
+    encoded = (reason or "").encode()
+    if len(encoded) > _MAX_CLOSE_REASON:  # cut at a character boundary
+        encoded = encoded[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
+    return client_frame(CLOSE, code.to_bytes(2, "big") + encoded)

@@ -1,0 +1,128 @@
+"""The client's WebSocket opening handshake (RFC 6455 section 4), sans-IO, over h11.
+
+h11 writes the upgrade request and reads the answer; this module adds what makes it a
+WebSocket handshake: the key and its accept value, the headers the 101 must carry, and the
+bytes that came in after the 101 (the server's first frames), which belong to the framing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import attrs
+import h11
+
+__all__ = ["Accepted", "ClientHandshake", "HandshakeError", "Rejected"]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_REJECTION_BODY = 64 * 1024
+_CUT_SHORT = "the server closed the connection before its answer was complete"
+
+
+class HandshakeError(Exception):
+    """The server's answer is not a valid HTTP upgrade to WebSocket."""
+
+
+@attrs.frozen
+class Accepted:
+    """The server switched to WebSocket; ``trailing`` is what it sent after the 101."""
+
+    trailing: bytes
+
+
+@attrs.frozen
+class Rejected:
+    """The server answered with ``status`` instead of 101 (body capped at 64 KiB)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class ClientHandshake:
+    """Make the upgrade request with :meth:`request`, then :meth:`receive` the answer."""
+
+    def __init__(self, *, host: str, resource: str, headers: list[tuple[str, str]]) -> None:
+        self._key = base64.b64encode(os.urandom(16))
+        self._h11 = h11.Connection(h11.CLIENT)
+        self._request = h11.Request(
+            method="GET",
+            target=resource,
+            headers=[
+                ("Host", host),
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", self._key.decode()),
+                ("Sec-WebSocket-Version", "13"),
+                *headers,
+            ],
+        )
+        self._rejection: h11.Response | None = None
+        self._body = bytearray()
+
+    def request(self) -> bytes:
+        """The bytes of the upgrade request."""
+        head = self._h11.send(self._request) or b""
+        return head + (self._h11.send(h11.EndOfMessage()) or b"")  # no body: h11 awaits the 101
+
+    def receive(self, data: bytes) -> Accepted | Rejected | None:
+        """Feed what the server sent (``b""`` at its end); ``None`` until the answer is whole.
+
+        Raises :class:`HandshakeError` for an answer that is not HTTP, an invalid 101, or a
+        connection that ends before the answer does (a refusal whose body runs to the end
+        of the connection is whole there).
+        """
+        try:
+            self._h11.receive_data(data)
+            return self._next_answer(ended=not data)
+        except h11.RemoteProtocolError as exc:
+            if data:
+                raise HandshakeError(f"invalid HTTP answer: {exc}") from None
+            if self._rejection is not None:
+                return self._rejected()  # the body was cut short: keep what came
+            raise HandshakeError(_CUT_SHORT) from None
+
+    def _next_answer(self, *, ended: bool) -> Accepted | Rejected | None:
+        while True:
+            event = self._h11.next_event()
+            if event is h11.NEED_DATA:
+                if ended:
+                    raise HandshakeError(_CUT_SHORT)
+                return None
+            if event is h11.PAUSED:  # switched protocols: the rest is WebSocket frames
+                return Accepted(self._h11.trailing_data[0])
+            if isinstance(event, h11.InformationalResponse):
+                if event.status_code == 101:
+                    self._check_upgrade(event)
+            elif isinstance(event, h11.Response):
+                self._rejection = event
+            elif isinstance(event, h11.Data):
+                self._body += event.data[: _MAX_REJECTION_BODY - len(self._body)]
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return self._rejected()
+
+    def _rejected(self) -> Rejected:
+        assert self._rejection is not None
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self._rejection.headers
+        ]
+        return Rejected(self._rejection.status_code, headers, bytes(self._body))
+
+    def _check_upgrade(self, answer: h11.InformationalResponse) -> None:
+        headers: dict[bytes, list[bytes]] = {}
+        for name, value in answer.headers:  # h11 gives names lowercased
+            headers.setdefault(name, []).append(value)
+        connection = b",".join(headers.get(b"connection", []))
+        if b"upgrade" not in (token.strip().lower() for token in connection.split(b",")):
+            raise HandshakeError("the 101 answer lacks 'Connection: Upgrade'")
+        if [value.lower() for value in headers.get(b"upgrade", [])] != [b"websocket"]:
+            raise HandshakeError("the 101 answer lacks 'Upgrade: websocket'")
+        expected = base64.b64encode(hashlib.sha1(self._key + _GUID).digest())
+        if headers.get(b"sec-websocket-accept") != [expected]:
+            raise HandshakeError("the 101 answer's Sec-WebSocket-Accept does not match our key")
+        for refused in (b"sec-websocket-extensions", b"sec-websocket-protocol"):
+            if refused in headers:  # we offer neither, so the server may not pick one
+                raise HandshakeError(f"the server chose a {refused.decode()} we did not offer")
