@@ -22,7 +22,7 @@ OPENAI = "openai"
 #: A bare trio-websocket reader that decodes nothing.
 FLOOR = "floor"
 #: trealtime's own WebSocket layer alone, decoding nothing.
-WSPROTO = "wsproto"
+WEBSOCKET = "websocket"
 #: The same layer read by a task of its own that hands each message to the caller over a
 #: memory channel, as a session does: the floor plus the cost of the hand-off.
 HANDOFF = "handoff"
@@ -105,7 +105,7 @@ def environment() -> dict[str, str]:
     }
     dists = (
         *("trealtime", "openai", "websockets", "pydantic", "orjson", "cattrs", "attrs"),
-        *("trio", "trio-websocket", "wsproto", "matplotlib"),
+        *("trio", "trio-websocket", "wsproto", "h11", "matplotlib"),
     )
     for dist in dists:
         env[dist] = package_version(dist) or "not installed"

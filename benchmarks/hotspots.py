@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WSPROTO
+from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WEBSOCKET
 from benchmarks.loopback import ROOT, ServerProcess
 from benchmarks.streaming import Fleet, run_fleet
 
@@ -79,7 +79,9 @@ def summarize(stats: pstats.Stats, events: int, top: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hotspots")
     parser.add_argument("what", choices=("e2e", "load"))
-    parser.add_argument("--client", choices=(TREALTIME, FLOOR, WSPROTO, HANDOFF), default=TREALTIME)
+    parser.add_argument(
+        "--client", choices=(TREALTIME, FLOOR, WEBSOCKET, HANDOFF), default=TREALTIME
+    )
     parser.add_argument("--sessions", type=int, default=100, help="load: sessions (100)")
     parser.add_argument("--seconds", type=float, default=4.0, help="load: stream length (4 s)")
     parser.add_argument("--turns", type=int, default=40, help="e2e: voice turns (40)")

@@ -8,8 +8,8 @@ VAD), are:
 - ``openai``: the ``openai`` package's ``AsyncRealtimeConnection`` (``client.realtime.connect``
   with ``websocket_base_url`` pointed at the server), iterated with ``async for``;
 - ``floor``: a bare ``trio-websocket`` client that only calls ``get_message()`` and never
-  decodes (trealtime's transport until it moved to wsproto directly), for scale;
-- ``wsproto``: trealtime's own WebSocket layer alone, without decoding or session: the
+  decodes (trealtime's transport until it read its own WebSocket layer), for scale;
+- ``websocket``: trealtime's own WebSocket layer alone, without decoding or session: the
   physical floor under trealtime.
 
 A stream starts when the client sends :data:`~benchmarks.fixtures.TRIGGER_JSON` and ends with
@@ -35,7 +35,7 @@ import trio
 import trio_websocket
 
 from benchmarks import fixtures
-from benchmarks.contenders import FLOOR, HANDOFF, WSPROTO, openai_realtime
+from benchmarks.contenders import FLOOR, HANDOFF, WEBSOCKET, openai_realtime
 from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +200,7 @@ async def floor_connection(
 
 
 class TransportFloor:
-    """trealtime's own WebSocket layer alone (wsproto, read in the caller's task), no decoding.
+    """trealtime's own WebSocket layer alone (read in the caller's task), no decoding.
 
     The floor under trealtime's session: what is left once decoding, the state mirror and
     the event channel are taken away.
@@ -218,7 +218,9 @@ class TransportFloor:
 
 
 @contextlib.asynccontextmanager
-async def wsproto_connection(server: ServerAddress, query: Query) -> AsyncIterator[TransportFloor]:
+async def websocket_connection(
+    server: ServerAddress, query: Query
+) -> AsyncIterator[TransportFloor]:
     """A :class:`TransportFloor`, configured like the other clients."""
     async with await trio.open_tcp_stream(server.host, server.port) as stream:
         websocket = await connect_websocket(
@@ -263,7 +265,7 @@ class HandoffFloor:
 async def handoff_connection(server: ServerAddress, query: Query) -> AsyncIterator[HandoffFloor]:
     """A :class:`HandoffFloor`; it hands over messages as the session does (``send_nowait``,
     then a waiting send when the channel is full)."""
-    async with wsproto_connection(server, query) as floor:
+    async with websocket_connection(server, query) as floor:
         send, receive = trio.open_memory_channel[str](64)
 
         async def read() -> None:
@@ -283,13 +285,13 @@ async def handoff_connection(server: ServerAddress, query: Query) -> AsyncIterat
 
 _BARE_OPENERS: dict[str, Opener] = {
     FLOOR: floor_connection,
-    WSPROTO: wsproto_connection,
+    WEBSOCKET: websocket_connection,
     HANDOFF: handoff_connection,
 }
 
 
 def bare_opener(client: str) -> Opener:
-    """The opener of a floor contender (``floor``, ``wsproto`` or ``handoff``)."""
+    """The opener of a floor contender (``floor``, ``websocket`` or ``handoff``)."""
     return _BARE_OPENERS[client]
 
 

@@ -119,7 +119,7 @@ def markdown(run: RunResult, *, chart: str | None = None) -> str:
     env = run.environment
     versions = ", ".join(
         f"{name} {env[name]}"
-        for name in ("openai", "websockets", "pydantic", "trio", "trio-websocket", "wsproto")
+        for name in ("openai", "websockets", "pydantic", "trio", "trio-websocket", "wsproto", "h11")
         if name in env
     )
     lines = [

@@ -9,7 +9,7 @@ the server's write (the stamp) to the moment the event is in the caller's hands.
 
 Clients: ``trealtime`` (``async for event in session``; ``session.append_audio(pcm)``),
 ``floor`` (bare trio-websocket: ``get_message()`` and ``send_message(pre-encoded append)``) and
-``wsproto`` (the same on trealtime's own WebSocket layer,
+``websocket`` (the same on trealtime's own WebSocket layer,
 :class:`benchmarks.loopback.TransportFloor`) and ``handoff`` (that layer read by a task of its
 own that hands messages to the caller, :class:`benchmarks.loopback.HandoffFloor`).
 """
@@ -27,7 +27,7 @@ from typing import Any
 import trio
 
 from benchmarks import fixtures
-from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WSPROTO
+from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WEBSOCKET
 from benchmarks.loopback import (
     END_ID,
     ServerAddress,
@@ -41,7 +41,7 @@ from benchmarks.loopback import (
     trealtime_trigger,
 )
 
-CLIENTS = (TREALTIME, FLOOR, WSPROTO, HANDOFF)
+CLIENTS = (TREALTIME, FLOOR, WEBSOCKET, HANDOFF)
 #: Stamped frames per session not counted (the first ones see the start-up burst).
 WARM_UP_FRAMES = 5
 OPEN_CONCURRENCY = 16

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import FLOOR, TREALTIME, WSPROTO
+from benchmarks.contenders import FLOOR, TREALTIME, WEBSOCKET
 from benchmarks.loopback import ServerFailed, ServerProcess, cpu_count, split_cpus
 from benchmarks.results import Metric, ScenarioResult, Target
 from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
@@ -32,7 +32,7 @@ from benchmarks.worker import Worker
 JOB = "benchmarks.streaming:fleet_job"
 _REFERENCE = {
     FLOOR: "bare trio-websocket",
-    WSPROTO: "trealtime's WebSocket layer alone, no decoding",
+    WEBSOCKET: "trealtime's WebSocket layer alone, no decoding",
 }
 LAG_LIMIT_US = 20_000
 SERVER_LATE_LIMIT_US = 5_000
@@ -139,8 +139,8 @@ class ConcurrencyScenario:
         levels: list[Level] = []
         started = time.perf_counter()
         try:
-            # The quick run skips the wsproto reference.
-            clients = (TREALTIME, FLOOR) if config.quick else (TREALTIME, FLOOR, WSPROTO)
+            # The quick run skips the WebSocket-layer reference.
+            clients = (TREALTIME, FLOOR) if config.quick else (TREALTIME, FLOOR, WEBSOCKET)
             with ServerProcess(cpu=server_cpu) as server, contextlib.ExitStack() as stack:
                 address = dataclasses.asdict(server)
                 workers = {name: stack.enter_context(Worker(name)) for name in clients}

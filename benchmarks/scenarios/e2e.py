@@ -8,8 +8,8 @@ and reads typed events until the end frame:
 - ``trealtime``: ``async for event in session`` (decode, state mirror, request matching);
 - ``openai``: ``async for event in connection`` on the SDK's ``AsyncRealtimeConnection``;
 - ``floor``: bare trio-websocket ``get_message()`` without decoding (trealtime's transport
-  before it drove wsproto itself), for scale;
-- ``wsproto``: trealtime's own WebSocket layer alone (wsproto in the reading task, 64 KiB
+  before it read its own WebSocket layer), for scale;
+- ``websocket``: trealtime's own WebSocket layer alone (framed in the reading task, 64 KiB
   reads), without decoding: the floor under trealtime.
 
 Each client runs in a worker process of its own (:mod:`benchmarks.worker`), which imports only
@@ -38,7 +38,7 @@ from benchmarks.contenders import (
     FLOOR,
     OPENAI,
     TREALTIME,
-    WSPROTO,
+    WEBSOCKET,
     ContenderUnavailable,
     openai_realtime,
 )
@@ -85,7 +85,7 @@ class EndToEndScenario:
             f"{turns} voice turns per run ({turns * FRAMES_PER_TURN + 2:,} frames, "
             f"{turns * 5} s of 24 kHz audio); {config.rounds} rounds, rotating order"
         ]
-        names = [TREALTIME, FLOOR, WSPROTO]
+        names = [TREALTIME, FLOOR, WEBSOCKET]
         missing: dict[str, str] = {}
         try:
             openai_realtime()
@@ -149,7 +149,7 @@ class EndToEndScenario:
             ratios.append(
                 Ratio(CPU_CASE, OPENAI, TREALTIME, None, target=VS_OPENAI, missing=missing[OPENAI])
             )
-        for floor in (FLOOR, WSPROTO):
+        for floor in (FLOOR, WEBSOCKET):
             ratios.append(
                 Ratio.from_pairs(
                     CPU_CASE, TREALTIME, floor, cpu_per_event(TREALTIME), cpu_per_event(floor)

@@ -32,7 +32,7 @@ from benchmarks.contenders import (
     HANDOFF,
     OPENAI,
     TREALTIME,
-    WSPROTO,
+    WEBSOCKET,
     ContenderUnavailable,
     openai_realtime,
 )
@@ -42,7 +42,7 @@ from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
 from benchmarks.worker import Worker
 
 #: The floor under trealtime: its WebSocket layer without decoding or session.
-TRANSPORT = WSPROTO
+TRANSPORT = WEBSOCKET
 IDLE = "idle (1 session)"
 LOAD_SESSIONS = 100
 LOAD = f"load ({LOAD_SESSIONS} sessions)"
