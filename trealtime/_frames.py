@@ -100,14 +100,12 @@ class FrameReader:
         """Add bytes read from the stream."""
         if type(data) is not bytes:
             data = bytes(data)  # messages and payloads come out as bytes, never views of it
-        if self._pending or len(self._buffer) - self._position + len(data) < self._needed:
+        if self._pending or self._position < len(self._buffer):
+            # Held until a parse has enough to get further: then joined once.
             self._pending.append(data)
             self._pending_size += len(data)
-        elif self._position == len(self._buffer):
-            self._buffer = data
-            self._position = 0
         else:
-            self._buffer = self._buffer[self._position :] + data
+            self._buffer = data
             self._position = 0
 
     def next_event(self) -> str | bytes | Ping | Pong | Close | None:
