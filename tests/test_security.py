@@ -721,3 +721,21 @@ async def test_a_flood_is_held_back_by_the_socket_not_queued_in_memory() -> None
     assert max(queued) <= buffer
     assert max(queued) == buffer  # the queue did fill
     assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB traced while {stalled_at} frames were sent"
+
+
+@pytest.mark.parametrize("flaw", ["\r\n", "\n", "\x00"], ids=["crlf", "lf", "nul"])
+async def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it(
+    caplog: pytest.LogCaptureFixture, flaw: str
+) -> None:
+    """A key with a line break (pasted from a file) or a NUL makes the Authorization header
+    illegal: a ValueError names the header and never quotes the key, whose value h11's own
+    error would show."""
+    capture_logs(caplog)
+    secret = new_secret() + flaw
+    with trio.fail_after(TIMEOUT):
+        async with FakeRealtimeServer.serve() as server:
+            with pytest.raises(ValueError, match="'Authorization' header") as caught:
+                async with trealtime.open_session(url=server.url, api_key=secret):
+                    pass  # pragma: no cover
+    assert server.handshakes == []  # nothing went out
+    assert_hidden([secret.strip()], [*exception_texts(caught.value), *log_texts(caplog)])

@@ -41,16 +41,33 @@ class Rejected:
     body: bytes
 
 
+def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Request:
+    """The GET request; raises ValueError naming (never quoting) a header h11 refuses.
+
+    h11's own message quotes the value, and a value may hold the API key.
+    """
+    try:
+        return h11.Request(method="GET", target=resource, headers=headers)
+    except h11.LocalProtocolError:
+        pass
+    for name, value in headers:
+        probe = [(name, value)] if name.lower() == "host" else [("Host", "h"), (name, value)]
+        try:
+            h11.Request(method="GET", target="/", headers=probe)
+        except h11.LocalProtocolError:
+            raise ValueError(f"the {name!r} header has an illegal name or value") from None
+    raise ValueError(f"illegal request target {resource!r}")
+
+
 class ClientHandshake:
     """Make the upgrade request with :meth:`request`, then :meth:`receive` the answer."""
 
     def __init__(self, *, host: str, resource: str, headers: list[tuple[str, str]]) -> None:
         self._key = base64.b64encode(os.urandom(16))
         self._h11 = h11.Connection(h11.CLIENT)
-        self._request = h11.Request(
-            method="GET",
-            target=resource,
-            headers=[
+        self._request = _upgrade_request(
+            resource,
+            [
                 ("Host", host),
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
