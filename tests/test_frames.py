@@ -805,3 +805,16 @@ def test_close_frame_without_reason() -> None:
     frame = close_frame(3001, None)
     assert len(frame) == 8
     assert read_close(frame) == (3001, "")
+
+
+def test_no_read_is_held_once_everything_is_parsed() -> None:
+    """After the last whole frame of a read is taken, the reader keeps none of its bytes (an
+    idle session must not pin its last 64 KiB read); a partial frame is kept."""
+    reader = FrameReader(UNLIMITED)
+    whole = WireFrame(BINARY, b"x" * 60_000).encode()
+    reader.feed(whole + whole[:3])
+    assert drain(reader) == [b"x" * 60_000]
+    assert reader._buffer[reader._position :] == whole[:3]
+    reader.feed(whole[3:])
+    assert drain(reader) == [b"x" * 60_000]
+    assert reader._buffer == b""

@@ -126,6 +126,9 @@ class FrameReader:
             start = self._position
             available = len(buffer) - start
             if available < 2:
+                if not available:
+                    self._buffer = b""  # hold no read's bytes once all are parsed
+                    self._position = 0
                 self._needed = 2
                 return None
             first, second = buffer[start], buffer[start + 1]

@@ -165,7 +165,6 @@ class WebSocket:
 
     async def send_message(self, text: str) -> None:
         """Send one text message; raises :class:`WebSocketClosed` if the connection is closed."""
-        await trio.lowlevel.checkpoint_if_cancelled()  # before framing: a cancel breaks nothing
         await self._write(client_frame(TEXT, text.encode()))
 
     async def ping(self) -> None:
@@ -173,7 +172,6 @@ class WebSocket:
         payload = next(self._ping_counter).to_bytes(8, "big")
         answered = self._pongs[payload] = trio.Event()
         try:
-            await trio.lowlevel.checkpoint_if_cancelled()
             await self._write(client_frame(PING, payload))
             await answered.wait()
         finally:
@@ -196,6 +194,7 @@ class WebSocket:
         A frame is refused once our close is owed or sent, so no message follows a close;
         owed replies leave ``_replies`` only once they are being written.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()  # before the lock: a cancel breaks nothing
         lock = self._send_lock
         try:
             lock.acquire_nowait()  # no yield of its own: send_all below yields once per write
