@@ -728,13 +728,15 @@ async def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it(
     caplog: pytest.LogCaptureFixture, flaw: str
 ) -> None:
     """A key with a line break (pasted from a file) or a NUL makes the Authorization header
-    illegal: a ValueError names the header and never quotes the key, whose value h11's own
+    illegal: a ConfigurationError names the header and never quotes the key, which h11's own
     error would show."""
     capture_logs(caplog)
     secret = new_secret() + flaw
     with trio.fail_after(TIMEOUT):
         async with FakeRealtimeServer.serve() as server:
-            with pytest.raises(ValueError, match="'Authorization' header") as caught:
+            with pytest.raises(
+                trealtime.ConfigurationError, match="'Authorization' header"
+            ) as caught:
                 async with trealtime.open_session(url=server.url, api_key=secret):
                     pass  # pragma: no cover
     assert server.handshakes == []  # nothing went out

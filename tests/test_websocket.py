@@ -33,7 +33,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from trealtime import ConnectError, ConnectionRejected
+from trealtime import ConfigurationError, ConnectError, ConnectionRejected
 from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 HOST = "api.example.test"
@@ -408,6 +408,27 @@ async def test_informational_answer_before_the_101_is_skipped(autojump_clock: Mo
     with trio.fail_after(TIMEOUT):
         ws = await handshake_with(continue_then_upgrade)
     assert not ws.closed
+
+
+@pytest.mark.parametrize(
+    "header",
+    [("X-Trace", "a\r\nInjected: yes"), ("Bad Name", "sk-0123"), ("X-Nul", "a\x00b")],
+    ids=["crlf-in-value", "space-in-name", "nul-in-value"],
+)
+async def test_illegal_header_is_a_configuration_error_before_anything_is_sent(
+    autojump_clock: MockClock, header: tuple[str, str]
+) -> None:
+    """A header that cannot be written raises ConfigurationError naming it, not quoting its
+    value (it may be a secret), and nothing goes out: no request can be smuggled."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    with trio.fail_after(TIMEOUT), pytest.raises(ConfigurationError) as caught:
+        await connect_websocket(
+            client_stream, host=HOST, resource=RESOURCE, headers=[header], max_message_size=10
+        )
+    assert repr(header[0]) in str(caught.value)
+    assert header[1] not in str(caught.value)
+    await client_stream.aclose()
+    assert await server_stream.receive_some() == b""
 
 
 async def test_broken_stream_during_handshake_is_connect_error(autojump_clock: MockClock) -> None:

@@ -14,6 +14,8 @@ import os
 import attrs
 import h11
 
+from ._errors import ConfigurationError
+
 __all__ = ["Accepted", "ClientHandshake", "HandshakeError", "Rejected"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -42,7 +44,7 @@ class Rejected:
 
 
 def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Request:
-    """The GET request; raises ValueError naming (never quoting) a header h11 refuses.
+    """The GET request; raises ConfigurationError naming (never quoting) a header h11 refuses.
 
     h11's own message quotes the value, and a value may hold the API key.
     """
@@ -55,8 +57,8 @@ def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Reque
         try:
             h11.Request(method="GET", target="/", headers=probe)
         except h11.LocalProtocolError:
-            raise ValueError(f"the {name!r} header has an illegal name or value") from None
-    raise ValueError(f"illegal request target {resource!r}")
+            raise ConfigurationError(f"the {name!r} header has an illegal name or value") from None
+    raise ConfigurationError(f"illegal request target {resource!r}")
 
 
 class ClientHandshake:
