@@ -25,7 +25,7 @@ and reports medians and ratios):
 - ``e2e``: a server process streams a long scripted response over loopback; client CPU per
   event for trealtime, ``openai``'s ``AsyncRealtimeConnection``, and two transport floors.
 - ``latency``: server write → typed event in the caller's hands, p50/p99, idle and with 100
-  real-time sessions; trealtime's overhead over the bare trio-websocket floor.
+  real-time sessions; trealtime's overhead over its own WebSocket layer alone.
 - ``concurrency``: the most real-time sessions (audio both ways) one pinned core carries with
   p99 delivery lag under 20 ms.
 - ``memory``: heap per idle and per streaming session, and growth over a simulated hour.
