@@ -92,6 +92,10 @@ def async_batch(loop: asyncio.AbstractEventLoop, op: Callable[[], Awaitable[None
     return run
 
 
+MAX_LOOPS = 1 << 30
+"""No batch runs more loops than this (a contender too fast for the clock to see stops here)."""
+
+
 def calibrate(contender: Contender, sample_ns: int) -> int:
     """Return a loop count for which one batch takes about ``sample_ns``.
 
@@ -100,10 +104,10 @@ def calibrate(contender: Contender, sample_ns: int) -> int:
     loops = 1
     while True:
         elapsed = contender.run_batch(loops)
-        if elapsed * 10 >= sample_ns or loops >= 1 << 30:
+        if elapsed * 10 >= sample_ns or loops * 10 > MAX_LOOPS:
             break
         loops *= 10
-    return max(1, round(loops * sample_ns / max(elapsed, 1)))
+    return max(1, min(MAX_LOOPS, round(loops * sample_ns / max(elapsed, 1))))
 
 
 def measure_interleaved(
