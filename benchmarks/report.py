@@ -184,4 +184,5 @@ def to_json(run: RunResult) -> dict[str, Any]:
 
 
 def write_json(run: RunResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # --json may name a directory not made yet
     path.write_text(json.dumps(to_json(run), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
