@@ -168,9 +168,9 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
     opener = trealtime_session if client == TREALTIME else bare_opener(client)
     drive = _drive_trealtime if client == TREALTIME else _drive_floor
     limiter = trio.CapacityLimiter(OPEN_CONCURRENCY)
-    all_open, go, all_done = trio.Event(), trio.Event(), trio.Event()
+    all_open, go, all_streamed, release = trio.Event(), trio.Event(), trio.Event(), trio.Event()
     settled = 0
-    finished = 0
+    streamed = 0
     period = 1.0 / fleet.rate
     pcm = fixtures.pcm_bytes(CHUNK_MS, seed=7)
 
@@ -180,8 +180,14 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         if settled == fleet.sessions:
             all_open.set()
 
+    def stream_ended() -> None:
+        nonlocal streamed
+        streamed += 1
+        if streamed == fleet.sessions:
+            all_streamed.set()
+
     async def one(index: int) -> None:
-        nonlocal finished
+        ended = False
         try:
             async with contextlib.AsyncExitStack() as stack:
                 try:
@@ -196,35 +202,40 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
                 await go.wait()
                 await trio.sleep(period * index / fleet.sessions)
                 await drive(connection, fleet, pcm, result)
+                ended = True
+                stream_ended()
+                await release.wait()  # closing is not part of the measurement
         except Exception as exc:
             result.errors.append(f"stream: {exc!r}")
         finally:
-            finished += 1
-            if finished == fleet.sessions:
-                all_done.set()
+            if not ended:
+                stream_ended()
 
-    before = await fetch_stats(server)
     async with trio.open_nursery() as nursery:
         for index in range(fleet.sessions):
             nursery.start_soon(one, index)
         await all_open.wait()
+        # Both processes are measured over the same window: the stream, without opening
+        # or closing.
+        before = await fetch_stats(server)
         cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
         go.set()
         with trio.move_on_after(fleet.nominal_seconds + fleet.grace) as scope:
             if fleet.sampler is None:
-                await all_done.wait()
+                await all_streamed.wait()
             else:
-                while not all_done.is_set():
+                while not all_streamed.is_set():
                     result.samples.append(fleet.sampler())
                     with trio.move_on_after(fleet.sample_every):
-                        await all_done.wait()
+                        await all_streamed.wait()
         result.timed_out = scope.cancelled_caught
         result.cpu_s = time.process_time() - cpu0
         result.wall_s = time.perf_counter() - wall0
         result.wait_s = runqueue_wait_s() - wait0
+        after = await fetch_stats(server)
         if result.timed_out:
             nursery.cancel_scope.cancel()
-    after = await fetch_stats(server)
+        release.set()
     result.server = after["runs"].get(fleet.tag, {})
     result.server_cpu_s = after["cpu"] - before["cpu"]
     result.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
