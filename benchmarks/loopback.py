@@ -102,7 +102,9 @@ class ServerProcess:
         line = self._process.stdout.readline() if ready else b""
         if not line:
             self._stop()
-            raise ServerFailed(f"the benchmark server did not start: {self.stderr_tail()}")
+            tail = self.stderr_tail()
+            self._stderr.close()  # __exit__ will not run: __enter__ raised
+            raise ServerFailed(f"the benchmark server did not start: {tail}")
         data = json.loads(line)
         self.address = ServerAddress(data["url"], data["api_key"], data["pid"])
         return self.address
@@ -143,7 +145,7 @@ def stamp_lag_ns(event_id: object, now_ns: int) -> int | None:
     """``now_ns`` minus the send time stamped in ``event_id`` (None if it has no stamp)."""
     if isinstance(event_id, str) and event_id.startswith(STAMP_PREFIX):
         digits = event_id[3:]
-        if digits.isdigit():
+        if digits.isascii() and digits.isdigit():  # not "²" nor other Unicode digits
             return now_ns - int(digits)
     return None
 
