@@ -44,8 +44,6 @@ Every stream ends with a small ``rate_limits.updated`` frame whose ``event_id`` 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import heapq
 import itertools
 import json
@@ -64,12 +62,14 @@ import trio.lowlevel
 import trio_websocket
 
 from benchmarks import fixtures
+from trealtime._frames import apply_mask
+from trealtime._handshake import accept_value
 
+unmask = apply_mask  # a client frame's payload arrives masked; the XOR is its own inverse
 API_KEY = "sk-bench-loopback"
 TURN_POOL = 4
 RECV_BYTES = 1 << 18
 DRAIN_BELOW = 1 << 16
-_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _ID = re.compile(r"((?:item|resp|conv)_[A-Za-z0-9]{21})")
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]*)"')
 _CLEARED = '{"type":"input_audio_buffer.cleared","event_id":"event_bench_cleared"}'
@@ -95,12 +95,6 @@ def frame(payload: str | bytes, opcode: int = 0x1) -> bytes:
     else:
         header = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
     return header + data
-
-
-def unmask(data: bytes, mask: bytes) -> bytes:
-    n = len(data)
-    key = int.from_bytes((mask * (n // 4 + 1))[:n], "little")
-    return (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
 
 
 async def capture_protocol_frames() -> tuple[str, str]:
@@ -441,7 +435,7 @@ class Server:
             conn.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
             return None
         key = headers["sec-websocket-key"].encode()
-        accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest()).decode()
+        accept = accept_value(key).decode()
         conn.write(
             (
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"

@@ -162,59 +162,62 @@ class Fleet:
         return {"bench": "paced", "rate": self.rate, "count": self.count, "run": self.tag}
 
 
+class _Countdown:
+    """An event set once ``count_down`` has been called ``count`` times."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self.zero = trio.Event()
+
+    def count_down(self) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self.zero.set()
+
+
 async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetResult:
     """Open ``fleet.sessions`` sessions of ``client``, stream, and measure."""
     result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
     opener = trealtime_session if client == TREALTIME else bare_opener(client)
     drive = _drive_trealtime if client == TREALTIME else _drive_floor
     limiter = trio.CapacityLimiter(OPEN_CONCURRENCY)
-    all_open, go, all_streamed, release = trio.Event(), trio.Event(), trio.Event(), trio.Event()
-    settled = 0
-    streamed = 0
+    settled, streamed = _Countdown(fleet.sessions), _Countdown(fleet.sessions)
+    go, release = trio.Event(), trio.Event()
     period = 1.0 / fleet.rate
     pcm = fixtures.pcm_bytes(CHUNK_MS, seed=7)
 
-    def settle() -> None:
-        nonlocal settled
-        settled += 1
-        if settled == fleet.sessions:
-            all_open.set()
-
-    def stream_ended() -> None:
-        nonlocal streamed
-        streamed += 1
-        if streamed == fleet.sessions:
-            all_streamed.set()
+    async def open_connection(stack: contextlib.AsyncExitStack) -> Any:
+        """One session's connection, or None (the error recorded) if it did not open."""
+        try:
+            async with limiter:
+                return await stack.enter_async_context(opener(server, fleet.query))
+        except Exception as exc:
+            result.errors.append(f"open: {exc!r}")
+            return None
+        finally:
+            settled.count_down()
 
     async def one(index: int) -> None:
-        ended = False
         try:
             async with contextlib.AsyncExitStack() as stack:
                 try:
-                    async with limiter:
-                        connection = await stack.enter_async_context(opener(server, fleet.query))
-                except Exception as exc:
-                    result.errors.append(f"open: {exc!r}")
-                    settle()
-                    return
-                result.opened += 1
-                settle()
-                await go.wait()
-                await trio.sleep(period * index / fleet.sessions)
-                await drive(connection, fleet, pcm, result)
-                ended = True
-                stream_ended()
+                    connection = await open_connection(stack)
+                    if connection is None:
+                        return
+                    result.opened += 1
+                    await go.wait()
+                    await trio.sleep(period * index / fleet.sessions)
+                    await drive(connection, fleet, pcm, result)
+                finally:
+                    streamed.count_down()
                 await release.wait()  # closing is not part of the measurement
         except Exception as exc:
             result.errors.append(f"stream: {exc!r}")
-        finally:
-            if not ended:
-                stream_ended()
 
     async with trio.open_nursery() as nursery:
         for index in range(fleet.sessions):
             nursery.start_soon(one, index)
-        await all_open.wait()
+        await settled.zero.wait()
         # Both processes are measured over the same window: the stream, without opening
         # or closing.
         before = await fetch_stats(server)
@@ -222,12 +225,12 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         go.set()
         with trio.move_on_after(fleet.nominal_seconds + fleet.grace) as scope:
             if fleet.sampler is None:
-                await all_streamed.wait()
+                await streamed.zero.wait()
             else:
-                while not all_streamed.is_set():
+                while not streamed.zero.is_set():
                     result.samples.append(fleet.sampler())
                     with trio.move_on_after(fleet.sample_every):
-                        await all_streamed.wait()
+                        await streamed.zero.wait()
         result.timed_out = scope.cancelled_caught
         result.cpu_s = time.process_time() - cpu0
         result.wall_s = time.perf_counter() - wall0

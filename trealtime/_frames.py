@@ -22,6 +22,7 @@ __all__ = [
     "FrameReader",
     "Ping",
     "Pong",
+    "apply_mask",
     "client_frame",
     "close_frame",
 ]
@@ -292,12 +293,17 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     else:
         header = bytes((0x80 | opcode, 0xFF)) + length.to_bytes(8, "big")
     key = _masking_keys.next()
+    return header + key + apply_mask(payload, key)
+
+
+def apply_mask(data: bytes, key: bytes) -> bytes:
+    """``data`` XORed with the 4-byte masking ``key`` (its own inverse: it masks and unmasks)."""
+    length = len(data)
     if not length:
-        return header + key
+        return b""
     # XOR as one big integer: several times faster than any per-byte loop in Python.
-    repeated_key = key * (length // 4 + 1)
-    masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated_key[:length], "little")
-    return header + key + masked.to_bytes(length, "little")
+    repeated_key = int.from_bytes((key * (length // 4 + 1))[:length], "little")
+    return (int.from_bytes(data, "little") ^ repeated_key).to_bytes(length, "little")
 
 
 def close_frame(code: int, reason: str | None) -> bytes:

@@ -16,7 +16,7 @@ import h11
 
 from ._errors import ConfigurationError
 
-__all__ = ["Accepted", "ClientHandshake", "HandshakeError", "Rejected"]
+__all__ = ["Accepted", "ClientHandshake", "HandshakeError", "Rejected", "accept_value"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_REJECTION_BODY = 64 * 1024
@@ -41,6 +41,11 @@ class Rejected:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def accept_value(key: bytes) -> bytes:
+    """The ``Sec-WebSocket-Accept`` a server answers the request's ``key`` with."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
 
 
 def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Request:
@@ -139,8 +144,7 @@ class ClientHandshake:
             raise HandshakeError("the 101 answer lacks 'Connection: Upgrade'")
         if [value.lower() for value in headers.get(b"upgrade", [])] != [b"websocket"]:
             raise HandshakeError("the 101 answer lacks 'Upgrade: websocket'")
-        expected = base64.b64encode(hashlib.sha1(self._key + _GUID).digest())
-        if headers.get(b"sec-websocket-accept") != [expected]:
+        if headers.get(b"sec-websocket-accept") != [accept_value(self._key)]:
             raise HandshakeError("the 101 answer's Sec-WebSocket-Accept does not match our key")
         for refused in (b"sec-websocket-extensions", b"sec-websocket-protocol"):
             if refused in headers:  # we offer neither, so the server may not pick one
