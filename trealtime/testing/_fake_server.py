@@ -76,6 +76,9 @@ class FakeServerOptions(TypedDict, total=False):
     - ``session_seconds``: session length before ``session_expired`` and close 1001
       (default 3600; ``None``: never).
     - ``seed``: seed of the generated ids (default 0).
+    - ``strict``: do only what the API's contract guarantees, never a habit a client could lean
+      on: optional fields are left out, ``response.metadata`` is not echoed, and the limits the
+      API documents are enforced with its errors (default ``False``).
     """
 
     api_key: str
@@ -86,6 +89,7 @@ class FakeServerOptions(TypedDict, total=False):
     reject_handshake: int | None
     session_seconds: float | None
     seed: int
+    strict: bool
 
 
 @attrs.frozen
@@ -124,6 +128,7 @@ class FakeRealtimeServer:
         self.audio_chunk_ms = options.get("audio_chunk_ms", 100)
         self.reject_handshake = options.get("reject_handshake")
         self.session_seconds = options.get("session_seconds", SESSION_SECONDS)
+        self.strict = options.get("strict", False)
         self.connections: list[FakeConnection] = []
         """Every accepted connection, in order (closed ones stay)."""
         self.handshakes: list[Handshake] = []
