@@ -15,6 +15,7 @@ from agent_helpers import (
     SERVER_VAD,
     EventLog,
     agent,
+    fake_server,
     raw_assistant_item,
     raw_audio_delta,
     raw_item_added,
@@ -30,6 +31,8 @@ from agent_helpers import (
 from trealtime import events
 from trealtime._playback import Truncation
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 LONG_REPLY = "This answer goes on for a good few seconds, so there is time to interrupt it."
 TRUNCATION_ERRORS = ("Only model output audio messages can be truncated", "already shorter")
@@ -55,8 +58,9 @@ def assert_no_truncation_errors(log: EventLog) -> None:
 async def test_interrupt_truncates_at_the_wall_clock_position_and_waits_for_confirmation(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -108,7 +112,7 @@ async def test_interrupt_uses_the_playback_position_the_application_reports(
     autojump_clock: trio.testing.MockClock, report: dict[str, float], expected_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -130,7 +134,7 @@ async def test_reported_position_past_the_received_audio_is_clamped(
     # A sink that over-reports (or counts its own padding) must not push audio_end_ms past
     # the audio the server sent for the item.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -152,7 +156,7 @@ async def test_wall_clock_past_the_received_audio_is_clamped_on_barge_in(
     # Truncating at the wall-clock position gives "Audio content of 200ms is already shorter
     # than 1200ms". The position must be clamped to the audio actually received.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as _,
     ):
         with trio.fail_after(60):
@@ -183,7 +187,7 @@ async def test_barge_in_before_the_first_audio_byte_truncates_nothing(
     # from truncating an item that has no audio yet. The previous response's item, whose audio
     # has all been played, must not be cut either.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (_, log),
     ):
         with trio.fail_after(60):
@@ -211,7 +215,7 @@ async def test_interrupt_right_after_response_created_cuts_at_zero_without_error
     # already in flight arrives before the cancellation's response.done. The user heard none
     # of it: the item is cut at 0 ms (accepted for an item with audio), never past its audio.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL, read=False, inbound_buffer=1) as (session, _),
     ):
         with trio.fail_after(60):
@@ -247,7 +251,7 @@ async def test_interrupt_right_after_create_response_stops_that_response(
     # The user interrupts before the requested response has started (response.create is on
     # its way): that response must not go on to talk over the user.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -268,7 +272,7 @@ async def test_interrupt_with_nothing_playing_sends_no_cancel_and_no_truncate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -286,7 +290,7 @@ async def test_interrupt_after_response_done_truncates_what_is_still_playing(
     # The server sends audio much faster than real time: the response is done while the
     # user has heard only the first half second. No response.cancel (nothing is active).
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -307,7 +311,7 @@ async def test_reported_position_after_response_done_is_used(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -326,7 +330,7 @@ async def test_playback_finished_leaves_nothing_to_truncate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -356,7 +360,7 @@ async def test_barge_in_during_the_second_item_truncates_the_second_item(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -389,7 +393,7 @@ async def test_reports_on_an_earlier_item_are_not_taken_for_the_current_one(
     autojump_clock: trio.testing.MockClock, reports: dict[str, float], expected_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -406,7 +410,7 @@ async def test_server_vad_barge_in_truncates_where_playback_is_and_sends_no_canc
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -439,7 +443,7 @@ async def test_g711_output_positions_use_eight_bytes_per_millisecond(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, G711) as (session, log),
     ):
         with trio.fail_after(60):
@@ -458,7 +462,7 @@ async def test_g711_reported_bytes_convert_at_eight_bytes_per_millisecond(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, G711) as (session, log),
     ):
         with trio.fail_after(60):
@@ -477,7 +481,7 @@ async def test_concurrent_interrupts_send_one_cancel(
     # Two sources interrupt at once (a button and a local VAD): the response is cancelled once,
     # and the server never answers response_cancel_not_active.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):

@@ -13,6 +13,7 @@ from agent_helpers import (
     MANUAL,
     SERVER_VAD,
     agent,
+    fake_server,
     sent,
     server_errors,
     settle,
@@ -22,7 +23,9 @@ from agent_helpers import (
 import trealtime
 from trealtime import events
 from trealtime._response_handle import ResponseDropped, ResponseHandle
-from trealtime.testing import FakeRealtimeServer, echo_reply, silence, synthesize_speech
+from trealtime.testing import echo_reply, silence, synthesize_speech
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 BUSY = "conversation_already_has_active_response"
 
@@ -39,8 +42,9 @@ def request_tag(event: events.ResponseCreate) -> str:
 async def test_create_response_while_one_is_active_is_deferred_until_response_done(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server) as (session, log),
     ):
         with trio.fail_after(60):
@@ -76,7 +80,7 @@ async def test_response_requested_while_a_server_vad_response_runs_waits_for_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -100,7 +104,7 @@ async def test_handle_done_gives_the_final_response_with_output_and_usage(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply="Two plus two is four.") as server,
+        fake_server(reply="Two plus two is four.") as server,
         agent(server) as (session, _),
     ):
         with trio.fail_after(60):
@@ -128,7 +132,7 @@ async def test_handle_iterates_only_the_events_of_its_own_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server) as (session, _),
     ):
         seen: dict[str, list[events.ServerEvent]] = {"default": [], "oob": []}
@@ -161,7 +165,7 @@ async def test_send_text_with_respond_is_a_user_turn_and_one_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=echo_reply) as server,
+        fake_server(reply=echo_reply) as server,
         agent(server) as (session, log),
     ):
         with trio.fail_after(60):
@@ -185,7 +189,7 @@ async def test_send_text_asks_for_a_response_by_default(
 ) -> None:
     # The signature is ``send_text(text, respond=True)``: a typed turn is answered
     # unless the caller says otherwise (pipecat's text input sends the item and response.create).
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with trio.fail_after(60):
             await session.send_text("hello there")
             await settle()
@@ -195,7 +199,7 @@ async def test_send_text_asks_for_a_response_by_default(
 async def test_send_text_with_respond_false_adds_the_item_only(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with trio.fail_after(60):
             await session.send_text("just context", respond=False)
             await settle()
@@ -207,7 +211,7 @@ async def test_out_of_band_response_runs_alongside_the_active_one(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server) as (session, log),
     ):
         with trio.fail_after(60):
@@ -249,7 +253,7 @@ async def test_out_of_band_response_with_custom_input_items(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=echo_reply) as server,
+        fake_server(reply=echo_reply) as server,
         agent(server) as (session, _),
     ):
         with trio.fail_after(60):
@@ -270,7 +274,7 @@ async def test_out_of_band_response_with_custom_input_items(
 async def test_cancel_response_with_nothing_active_sends_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, log):
+    async with fake_server() as server, agent(server) as (session, log):
         with trio.fail_after(60):
             assert await session.cancel_response() is False
             handle = await session.create_response()
@@ -285,7 +289,7 @@ async def test_cancel_response_cancels_the_active_one(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server) as (session, log),
     ):
         with trio.fail_after(60):
@@ -306,7 +310,7 @@ async def test_refused_request_fails_its_handle_and_the_queue_goes_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server) as (session, _),
     ):
         with trio.fail_after(60):
@@ -326,7 +330,7 @@ async def test_interrupt_drops_the_owed_response_and_its_handle_says_so(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -345,7 +349,7 @@ async def test_interrupt_drops_the_owed_response_and_its_handle_says_so(
 
 
 async def test_sequencing_over_tcp() -> None:
-    async with FakeRealtimeServer.serve() as server:
+    async with fake_server(tcp=True) as server:
         server.realtime = True
         server.reply = "Short."
         with trio.fail_after(10):
@@ -367,7 +371,7 @@ async def test_request_refused_as_busy_in_a_race_with_server_vad_is_sent_again_l
     # pipecat PR #3960: the server starts a response (VAD) while ours is on its way. The server
     # refuses ours as busy; the session queues it again and sends it after response.done.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True) as server,
+        fake_server(realtime=True) as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
