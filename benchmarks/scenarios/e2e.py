@@ -86,7 +86,7 @@ class EndToEndScenario:
     description = "server process streams a long response over loopback (client CPU per event)"
 
     def run(self, config: RunConfig) -> ScenarioResult:
-        turns = 8 if config.quick else 40
+        turns = 4 if config.quick else 40
         query = {"bench": "blast", "turns": turns}
         notes = [
             f"{turns} voice turns per run ({turns * FRAMES_PER_TURN + 2:,} frames, "
@@ -111,7 +111,8 @@ class EndToEndScenario:
                     data = workers[name].call(JOB, addresses[transport], name, query)
                     return Run(**data)
 
-                for name, transport in pairs:  # warm-up: imports, caches, first connections
+                # Warm-up (imports, caches, first connections); the quick smoke run skips it.
+                for name, transport in [] if config.quick else pairs:
                     progress.step(f"warm-up {name} ({transport})")
                     run(name, transport)
                 for rnd in range(config.rounds):

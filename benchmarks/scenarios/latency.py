@@ -110,7 +110,7 @@ class LatencyScenario:
                     if fleet is idle and has_openai:
                         contenders.append(OPENAI)
                     warm = dataclasses.replace(fleet, count=20)
-                    for client in contenders:
+                    for client in [] if config.quick else contenders:  # the smoke run: none
                         progress.step(f"{case}: warm-up {client}")
                         one(transport, client, warm)
                     for rnd in range(rounds):
