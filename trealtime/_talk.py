@@ -198,6 +198,12 @@ async def talk_command(
             async with open_session(url=url, settings=settings_for(args)) as session:
                 print("talking: speak into the microphone (Ctrl-C to stop)", file=out, flush=True)
                 await talk(session, microphone, speaker, out=out, turns=args.turns)
+                if session.closed:
+                    reason = session.close_reason
+                    print(
+                        f"trealtime talk: the server closed the session: {reason}", file=sys.stderr
+                    )
+                    return 1
     except DeviceUnavailable as exc:
         print(f"trealtime talk: {exc}", file=sys.stderr)
         return 1
