@@ -37,12 +37,14 @@ class FakeMicrophone:
 
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[bytes](math.inf)
+        self.listening = trio.Event()  # talk reads it: its session is open
 
     def say(self, pcm: bytes) -> None:
         for offset in range(0, len(pcm), CHUNK):
             self._send.send_nowait(pcm[offset : offset + CHUNK])
 
     async def read(self) -> bytes:
+        self.listening.set()
         return await self._receive.receive()
 
 
@@ -308,7 +310,7 @@ async def test_when_the_server_closes_the_session_talk_says_so_and_fails(
 
                 nursery.start_soon(run_talk)
                 connection = await server.wait_for_connection()
-                await connection.wait_for_client_event(events.SessionUpdate)
+                await microphone.listening.wait()
                 microphone.say(silence(200))
                 await connection.close(1011, "internal error")
     assert statuses == [1]

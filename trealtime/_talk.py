@@ -23,7 +23,7 @@ import trio
 
 from . import events
 from ._connect import DEFAULT_URL
-from ._errors import RealtimeError
+from ._errors import RealtimeError, SessionClosed
 from ._session import DEFAULT_MODEL, Session, open_session
 from ._session_models import (
     AudioConfig,
@@ -162,8 +162,9 @@ async def talk(
     async with trio.open_nursery() as nursery:
 
         async def listen() -> None:
-            while pcm := await microphone.read():
-                await session.append_audio(pcm)
+            with suppress(SessionClosed):  # the server ended it: the event loop below says so
+                while pcm := await microphone.read():
+                    await session.append_audio(pcm)
 
         nursery.start_soon(listen)
         async for event in session:
