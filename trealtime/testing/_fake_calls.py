@@ -19,6 +19,7 @@ import orjson
 import trio
 
 from ..webhooks import sign_webhook
+from ._speech import silence, synthesize_speech
 
 if TYPE_CHECKING:
     from ._fake_connection import FakeConnection
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_WEBHOOK_SECRET", "FakeCall", "FakeCalls"]
 
 DEFAULT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fake-realtime-webhook-secret").decode()
+_CHUNK_MS = 100
+_TRAILING_SILENCE_MS = 800
 RINGING, ACCEPTED, REJECTED, REFERRED, ENDED = (
     "ringing",
     "accepted",
@@ -87,6 +90,22 @@ class FakeCall:
             }
             for connection in self._open_connections():
                 await connection.send_raw(orjson.dumps(frame).decode())
+
+    async def speak(self, duration_ms: int = 1200) -> None:
+        """The caller speaks for ``duration_ms``, then falls silent (on the SIP leg).
+
+        The audio reaches the session as the API's own media leg would feed it: server VAD
+        events, the committed turn, its transcript (the server's ``transcript`` option) if
+        transcription is on, and the automatic response, all on the sideband connections.
+        """
+        audio = synthesize_speech(duration_ms) + silence(_TRAILING_SILENCE_MS)
+        step = 2 * 24 * _CHUNK_MS  # PCM16 at 24 kHz
+        for start in range(0, len(audio), step):
+            chunk = base64.b64encode(audio[start : start + step]).decode()
+            frame = orjson.dumps({"type": "input_audio_buffer.append", "audio": chunk}).decode()
+            for connection in self._open_connections():
+                connection.hear(frame)
+            await trio.lowlevel.checkpoint()
 
     async def hang_up(self) -> None:
         """The caller hangs up: the call ends and its sideband connections close."""

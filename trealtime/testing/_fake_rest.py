@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import orjson
+import trio
 
 from .._codec import to_dict
 from ._fake_calls import ACCEPTED, REFERRED, REJECTED, RINGING, FakeCalls
@@ -27,7 +28,7 @@ from ._fake_config import default_session, update_session
 from ._fake_errors import ClientError
 from ._fake_http import HttpRequest, HttpResponse
 
-__all__ = ["ClientSecretRecord", "FakeRestApi"]
+__all__ = ["ClientSecretRecord", "FakeRestApi", "RestRequest"]
 
 _PREFIX = "/realtime"
 _MIN_TTL, _MAX_TTL, _DEFAULT_TTL = 10, 7200, 600
@@ -40,6 +41,15 @@ class ClientSecretRecord:
     value: str = attrs.field(repr=False)
     expires_at: int
     session: dict[str, Any]
+
+
+@attrs.frozen
+class RestRequest:
+    """A REST request the fake received: method, path, and when (``trio.current_time()``)."""
+
+    method: str
+    path: str
+    at: float
 
 
 def _error(status: int, message: str, *, code: str | None = None, param: str | None = None,
@@ -64,7 +74,11 @@ def build_session(raw: Mapping[str, Any], new_id: Callable[[str], str], now: flo
 
 
 class FakeRestApi:
-    """The REST half of the fake server. ``requests`` records every request (path, method)."""
+    """The REST half of the fake server.
+
+    ``requests`` records every request, ``headers`` their headers (lower-cased names),
+    ``secrets`` the minted ``ek_`` keys; ``clock`` (default ``time.time``) decides expiry.
+    """
 
     def __init__(
         self,
@@ -76,26 +90,35 @@ class FakeRestApi:
     ) -> None:
         self.calls = calls
         self.secrets: dict[str, ClientSecretRecord] = {}
-        self.requests: list[tuple[str, str]] = []
+        self.requests: list[RestRequest] = []
+        self.headers: list[dict[str, str]] = []
+        self.clock = clock
         self._api_key = api_key
         self._new_id = new_id
-        self._clock = clock
         self._failures: collections.deque[HttpResponse] = collections.deque()
 
     def fail_next(
-        self, status: int, *, count: int = 1, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        headers: Mapping[str, str] | None = None,
+        message: str | None = None,
     ) -> None:
         """Answer the next ``count`` REST requests with ``status`` (e.g. 429 with
-        ``{"Retry-After": "1"}``) before serving them normally."""
-        message = "Rate limit reached." if status == 429 else "The server had an error."
+        ``{"Retry-After": "1"}``) before serving them normally; calls queue up in order."""
         kind = "rate_limit_exceeded" if status == 429 else "server_error"
+        if status < 500 and status != 429:
+            kind = "invalid_request_error"
+        if message is None:
+            message = "Rate limit reached." if status == 429 else "The server had an error."
         answer = attrs.evolve(_error(status, message, kind=kind), headers=dict(headers or {}))
         self._failures.extend([answer] * count)
 
     def secret(self, key: str) -> ClientSecretRecord | None:
         """The minted secret ``key``, if it is one and has not expired."""
         record = self.secrets.get(key)
-        if record is None or self._clock() >= record.expires_at:
+        if record is None or self.clock() >= record.expires_at:
             return None
         return record
 
@@ -104,7 +127,8 @@ class FakeRestApi:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one plain HTTP request."""
         path = request.path.partition("?")[0]
-        self.requests.append((request.method, path))
+        self.requests.append(RestRequest(request.method, path, trio.current_time()))
+        self.headers.append(dict(request.headers))
         if self._failures:
             return self._failures.popleft()
         head, _, tail = path.partition(_PREFIX)
@@ -147,7 +171,7 @@ class FakeRestApi:
                 code="invalid_value",
                 param="expires_after.seconds",
             )
-        now = self._clock()
+        now = self.clock()
         session = to_dict(build_session(body.get("session") or {}, self._new_id, now))
         value = "ek_" + secrets.token_hex(16)
         record = ClientSecretRecord(value, int(now) + seconds, session)
@@ -161,7 +185,7 @@ class FakeRestApi:
         if not offer or not offer.startswith("v="):
             raise ClientError("Invalid 'sdp': expected an SDP offer.", param="sdp")
         session = _json(parts["session"].encode()) if "session" in parts else {}
-        build_session(session, self._new_id, self._clock())  # validates it
+        build_session(session, self._new_id, self.clock())  # validates it
         call = self.calls.add(kind="webrtc")
         call.session = session
         call._set(ACCEPTED)
@@ -206,7 +230,7 @@ class FakeRestApi:
                 "Missing required parameter: 'type'.", code="missing_required_parameter",
                 param="type",
             )  # fmt: skip
-        build_session(body, self._new_id, self._clock())  # validates it
+        build_session(body, self._new_id, self.clock())  # validates it
         call.session = body
         call._set(ACCEPTED)
         return HttpResponse(200)
