@@ -130,7 +130,7 @@ def test_other_webhook_types_parse_as_unknown_events() -> None:
 
 def test_a_verified_but_malformed_incoming_call_is_a_typed_error() -> None:
     body = orjson.dumps({"id": "evt_1", "type": "realtime.call.incoming", "created_at": 5})
-    with pytest.raises(WebhookVerificationError, match="malformed realtime.call.incoming"):
+    with pytest.raises(WebhookVerificationError, match=r"malformed realtime\.call\.incoming"):
         unwrap_webhook(body, signed(body), secret=SECRET, now=NOW)
 
 
