@@ -13,7 +13,7 @@ The caller's audio never passes through here: the API's SIP leg carries it. Run 
 public HTTPS URL registered as the project's webhook for ``realtime.call.incoming``::
 
     pip install trealtime "hypercorn[trio]"
-    OPENAI_API_KEY=sk-... OPENAI_WEBHOOK_SECRET=whsec_... python examples/sip_agent.py --port 8000
+    OPENAI_API_KEY=sk-... OPENAI_WEBHOOK_SECRET=whsec_... python -m examples.sip_agent --port 8000
 """
 
 from __future__ import annotations

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 import trio
 
+from examples import sip_agent
 from trealtime import open_rest_client
 from trealtime.events import ConversationItemCreate, FunctionCallOutputItem, ResponseCreate
 from trealtime.testing import FakeRealtimeServer, ToolCall
@@ -19,23 +15,9 @@ from trealtime.testing import FakeRealtimeServer, ToolCall
 hypercorn_trio = pytest.importorskip("hypercorn.trio")
 from hypercorn.config import Config  # noqa: E402
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "sip_agent.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sip_agent", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sip_agent"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sip_agent = load_example()
-
 
 class Running:
-    def __init__(self, server: FakeRealtimeServer, agent: Any, url: str) -> None:
+    def __init__(self, server: FakeRealtimeServer, agent: sip_agent.SipAgent, url: str) -> None:
         self.server = server
         self.agent = agent
         self.webhook_url = url
