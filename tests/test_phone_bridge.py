@@ -167,7 +167,7 @@ async def phone_call(
 
 async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
     speech = mulaw_speech(1500) + mulaw_silence(1000)
-    async with FakeRealtimeServer.serve(reply="Hello, how can I help?") as server:
+    async with FakeRealtimeServer.serve(strict=True, reply="Hello, how can I help?") as server:
         with trio.fail_after(30):
             async with phone_call(
                 server,
@@ -209,7 +209,9 @@ async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
 
 
 async def test_barge_in_truncates_at_the_last_mark_played_and_clears_the_phone() -> None:
-    async with FakeRealtimeServer.serve(reply=LONG_REPLY, audio_chunk_ms=100) as server:
+    async with FakeRealtimeServer.serve(
+        strict=True, reply=LONG_REPLY, audio_chunk_ms=100
+    ) as server:
         with trio.fail_after(30):
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
@@ -245,7 +247,9 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
         looked_up.append(city)
         return {"city": city, "forecast": "sunny"}
 
-    async with FakeRealtimeServer.serve(transcript="what's the weather in Lisbon") as server:
+    async with FakeRealtimeServer.serve(
+        strict=True, transcript="what's the weather in Lisbon"
+    ) as server:
         server.on_user_text("weather", call=ToolCall("get_weather", {"city": "Lisbon"}))
         with trio.fail_after(30):
             async with phone_call(server, tools=[get_weather]) as (phone, bridge):
@@ -268,7 +272,7 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
 
 @pytest.mark.parametrize("goodbye", ["stop", "socket closed"])
 async def test_the_caller_hanging_up_mid_answer_closes_the_session(goodbye: str) -> None:
-    async with FakeRealtimeServer.serve(reply=LONG_REPLY * 3, realtime=True) as server:
+    async with FakeRealtimeServer.serve(strict=True, reply=LONG_REPLY * 3, realtime=True) as server:
         with trio.fail_after(30):
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
@@ -305,7 +309,7 @@ def test_malformed_phone_messages_are_kept_as_unknown(message: str) -> None:
 
 
 async def test_a_call_whose_session_cannot_open_is_hung_up_and_the_bridge_goes_on() -> None:
-    async with FakeRealtimeServer.serve() as server:
+    async with FakeRealtimeServer.serve(strict=True) as server:
         config = BridgeConfig(url=server.url, api_key="sk-wrong")
         bridge = PhoneBridge(config)
         with trio.fail_after(30):
@@ -327,7 +331,7 @@ async def test_a_call_whose_session_cannot_open_is_hung_up_and_the_bridge_goes_o
 
 
 async def test_when_the_realtime_side_ends_the_bridge_hangs_up_the_call() -> None:
-    async with FakeRealtimeServer.serve() as server:
+    async with FakeRealtimeServer.serve(strict=True) as server:
         with trio.fail_after(30):
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
@@ -351,3 +355,54 @@ async def test_when_the_realtime_side_ends_the_bridge_hangs_up_the_call() -> Non
                 await bridge.calls[1].ended.wait()
                 await second.wait_closed()
     assert bridge.calls[1].ended_by == "caller"
+
+
+def test_messages_follow_twilios_documented_shapes() -> None:
+    # Examples from https://www.twilio.com/docs/voice/media-streams/websocket-messages
+    start = {
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": "AC0001",
+            "streamSid": "MZ18ad3ab5a668481ce02b83e7395059f0",
+            "callSid": "CA0001",
+            "tracks": ["inbound"],
+            "customParameters": {"FirstName": "Jane"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+        "streamSid": "MZ18ad3ab5a668481ce02b83e7395059f0",
+    }
+    assert twilio.parse(orjson.dumps(start)) == twilio.CallStart(
+        stream_sid="MZ18ad3ab5a668481ce02b83e7395059f0",
+        call_sid="CA0001",
+        custom_parameters={"FirstName": "Jane"},
+    )
+    media = {
+        "event": "media",
+        "sequenceNumber": "3",
+        "media": {"track": "inbound", "chunk": "1", "timestamp": "5", "payload": "/////w=="},
+        "streamSid": "MZ0001",
+    }
+    assert twilio.parse(orjson.dumps(media)) == twilio.Media(audio=b"\xff" * 4)
+    mark = {"event": "mark", "sequenceNumber": "4", "streamSid": "MZ0001", "mark": {"name": "7"}}
+    assert twilio.parse(orjson.dumps(mark)) == twilio.Mark("7")
+    dtmf = {
+        "event": "dtmf",
+        "streamSid": "MZ0001",
+        "dtmf": {"track": "inbound_track", "digit": "1"},
+    }
+    assert twilio.parse(orjson.dumps(dtmf)) == twilio.Dtmf("1")
+    assert twilio.parse('{"event": "stop", "stop": {"callSid": "CA0001"}}') == twilio.Stop()
+    assert twilio.parse('{"event": "connected", "protocol": "Call"}') == twilio.Connected()
+    # What the bridge sends.
+    assert orjson.loads(twilio.media_message("MZ0001", "/////w==")) == {
+        "event": "media",
+        "streamSid": "MZ0001",
+        "media": {"payload": "/////w=="},
+    }
+    assert orjson.loads(twilio.mark_message("MZ0001", "7")) == {
+        "event": "mark",
+        "streamSid": "MZ0001",
+        "mark": {"name": "7"},
+    }
+    assert orjson.loads(twilio.clear_message("MZ0001")) == {"event": "clear", "streamSid": "MZ0001"}

@@ -124,7 +124,7 @@ async def test_talk_streams_the_microphone_plays_the_answer_and_prints_the_trans
     microphone.say(utterance())
     out = io.StringIO()
     async with FakeRealtimeServer.serve(
-        transcript="what time is it", reply="It is noon in Lisbon."
+        strict=True, transcript="what time is it", reply="It is noon in Lisbon."
     ) as server:
         monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
         with trio.fail_after(30):
@@ -156,7 +156,7 @@ async def test_talking_over_the_answer_cuts_it_where_the_speaker_had_got_to(
     microphone, speaker = FakeMicrophone(), FakeSpeaker(autoplay=False)
     microphone.say(utterance())
     out = io.StringIO()
-    async with FakeRealtimeServer.serve(reply="A long answer. " * 10) as server:
+    async with FakeRealtimeServer.serve(strict=True, reply="A long answer. " * 10) as server:
         monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
