@@ -58,6 +58,7 @@ from ._connect import (
     open_tcp_or_tls,
 )
 from ._errors import (
+    ConfigurationError,
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
@@ -122,7 +123,7 @@ from ._session_models import (
     ToolChoice,
 )
 from ._session_models import Session as SessionConfig
-from ._settings import RealtimeSettings, session_update_for
+from ._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._state import Conversation, SessionState
 from ._tool_runner import ToolCallRunner
 from ._tools import ToolRegistry, ToolSpec
@@ -247,6 +248,8 @@ class Session:
         self._recorder = recorder
         self._credentials = credentials
         self._settings = settings
+        self._ignored_settings = IgnoredSettingsLog()
+        self._ignored_settings.check(settings)
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
@@ -583,12 +586,18 @@ class Session:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""
         await self.send(OutputAudioBufferClear(event_id=self._next_event_id()))
 
-    async def update_settings(self, delta: RealtimeSettings) -> dict[str, Any]:
-        """Apply a settings delta, send the minimal ``session.update`` and wait for the server.
+    async def update_settings(self, delta: RealtimeSettings | Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a settings delta, send what it changed in a ``session.update``, await the reply.
 
-        Returns ``{field: old value}`` for what changed. If the server rejects the update,
-        :class:`ServerError` is raised and the settings stay as they were.
+        What the delta leaves out (at any depth) keeps its value; ``None`` clears a field where
+        the API gives ``null`` a meaning. A plain mapping goes through
+        :meth:`RealtimeSettings.from_mapping`. Returns ``{field: old value}`` for what changed.
+        If the server rejects the update, :class:`ServerError` is raised and the settings stay
+        as they were.
         """
+        if not isinstance(delta, RealtimeSettings):
+            delta = RealtimeSettings.from_mapping(delta)
+        self._ignored_settings.check(delta)
         updated = self._settings.copy()
         changed = updated.apply_update(delta)
         update = session_update_for(
@@ -811,6 +820,8 @@ class Session:
 
     def _with_tools(self) -> SessionProperties:
         properties = self._session_properties(self._settings)
+        if not isinstance(properties, SessionProperties):
+            raise ConfigurationError("a transcription session has no tools")
         tools: list[Tool] = [
             tool
             for tool in (properties.tools if is_given(properties.tools) else [])
@@ -1041,9 +1052,9 @@ class Session:
         raise SessionClosed(reason.code, reason.reason)
 
     @staticmethod
-    def _session_properties(settings: RealtimeSettings) -> SessionProperties:
+    def _session_properties(settings: RealtimeSettings) -> SessionConfig:
         properties = settings.session_properties
-        if is_given(properties):
+        if not isinstance(properties, NotGiven):
             return properties
         instructions = settings.system_instruction
         return SessionProperties(
