@@ -686,9 +686,9 @@ def _null_paths(value: Any, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
 @given(store=_settings(), delta=_session_properties)
 def test_not_given_never_becomes_null_on_the_wire(store: RealtimeSettings, delta: SP) -> None:
     """Every ``null`` sent is a ``None`` the delta gave; what it left out keeps its value."""
-    before = Session_properties_of(store)
+    before = _sp_of(store)
     store.apply_update(RealtimeSettings(session_properties=delta))
-    update = session_update_for(before, Session_properties_of(store))
+    update = session_update_for(before, _sp_of(store))
     sent = to_dict(update) if update is not None else {}
     assert _null_paths(sent) <= _null_paths(to_dict(delta))
     after = store.session_properties
@@ -698,7 +698,7 @@ def test_not_given_never_becomes_null_on_the_wire(store: RealtimeSettings, delta
             assert getattr(after, field.name) == getattr(before, field.name)
 
 
-def Session_properties_of(store: RealtimeSettings) -> SP:  # noqa: N802 - reads as a phrase
+def _sp_of(store: RealtimeSettings) -> SP:
     sp = store.session_properties
     return sp if isinstance(sp, SP) else SP()
 
@@ -752,9 +752,9 @@ def test_a_partial_audio_delta_keeps_turn_detection_and_transcription() -> None:
     )
     changed = store.apply_update(delta)
     assert changed == {"session_properties": _FULL}
-    update = session_update_for(_FULL, Session_properties_of(store))
+    update = session_update_for(_FULL, _sp_of(store))
     assert to_dict(update) == {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
-    audio = Session_properties_of(store).audio
+    audio = _sp_of(store).audio
     assert isinstance(audio, AudioConfig) and isinstance(audio.input, AudioInput)
     assert audio.input.turn_detection == _VAD
 

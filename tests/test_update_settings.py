@@ -54,9 +54,7 @@ async def test_a_voice_change_leaves_turn_detection_on(
         ) as session:
             voice = events.AudioConfig(output=events.AudioOutput(voice="cedar"))
             await session.update_settings(
-                trealtime.RealtimeSettings(
-                    session_properties=events.SessionProperties(audio=voice)
-                )
+                trealtime.RealtimeSettings(session_properties=events.SessionProperties(audio=voice))
             )
             assert _last_update(realtime_server) == {
                 "type": "realtime",
