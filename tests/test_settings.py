@@ -759,21 +759,24 @@ def test_a_partial_audio_delta_keeps_turn_detection_and_transcription() -> None:
     assert audio.input.turn_detection == _VAD
 
 
-@pytest.mark.parametrize(
-    ("build", "field", "type_name"),
-    [
-        (lambda: RealtimeSettings(system_instruction=123), "system_instruction", "int"),
-        (lambda: SP(instructions=5), "instructions", "int"),
-        (lambda: AudioOutput(voice=42), "voice", "int"),
-        (lambda: SP(output_modalities="text"), "output_modalities", "str"),
-        (lambda: SP(max_output_tokens="lots"), "max_output_tokens", "str"),
-        (lambda: ServerVad(threshold="high"), "threshold", "str"),
-        (lambda: RealtimeSettings(temperature="hot"), "temperature", "str"),
-    ],
-)
-def test_wrong_types_are_refused_when_built(build: Any, field: str, type_name: str) -> None:
+WRONG_TYPES: list[tuple[Any, dict[str, Any], str]] = [
+    (RealtimeSettings, {"system_instruction": 123}, "int"),
+    (SP, {"instructions": 5}, "int"),
+    (AudioOutput, {"voice": 42}, "int"),
+    (SP, {"output_modalities": "text"}, "str"),
+    (SP, {"max_output_tokens": "lots"}, "str"),
+    (ServerVad, {"threshold": "high"}, "str"),
+    (RealtimeSettings, {"temperature": "hot"}, "str"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "type_name"), WRONG_TYPES)
+def test_wrong_types_are_refused_when_built(
+    cls: Any, kwargs: dict[str, Any], type_name: str
+) -> None:
+    (field,) = kwargs
     with pytest.raises(ConfigurationError, match=rf"{field} must be .*, got {type_name}$"):
-        build()
+        cls(**kwargs)
     with pytest.raises(ConfigurationError, match="instructions"):
         RealtimeSettings.from_mapping({"instructions": 5})
 
