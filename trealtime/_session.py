@@ -792,12 +792,23 @@ class Session:
         if not isinstance(pending.error, ServerError):
             return  # created: handled with the response.created event
         busy = pending.error.code == "conversation_already_has_active_response"
+        if busy and request.matched_by_order and request.response_id is not None:
+            # The response taken for ours by order was the server's own (VAD).
+            handle = self._handles_by_id.pop(request.response_id, None)
+            if handle is not None:
+                handle._on_uncreated()
         requeued, to_send = self._sequencer.on_rejected(request, busy=busy)
         if not requeued:
             handle = self._handles.pop(request.tag, None)
             if handle is not None:
                 handle._fail(pending.error)
         self._spawn_sends(to_send)
+
+    def _settle_response_create(self, request: ResponseRequest) -> None:
+        """Its response exists: no reply to the ``response.create`` is awaited any more."""
+        pending = self._requests.find("response.create", request.tag)
+        if pending is not None:
+            self._requests.discard(pending)
 
     def _spawn_sends(self, requests: list[ResponseRequest]) -> None:
         if requests and self._nursery is not None:
@@ -923,6 +934,8 @@ class Session:
                 self._metrics.on_output_text(event.response_id, now)
             case ResponseCreated(response=response):
                 request = self._sequencer.on_created(response)
+                if request is not None and not request.matched_by_order:
+                    self._settle_response_create(request)
                 if is_given(response.id):
                     tag = request.tag if request is not None else None
                     self._metrics.on_response_created(response.id, now, tag=tag)
@@ -964,6 +977,7 @@ class Session:
             self._tools.on_response_done(response.id)
             handle = self._handles_by_id.pop(response.id, None)
         if request is not None:
+            self._settle_response_create(request)
             handle = self._handles.pop(request.tag, None) or handle
         if handle is not None:
             handle._on_event(event)

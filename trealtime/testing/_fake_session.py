@@ -72,7 +72,7 @@ from ..events import (
 )
 from ._fake_config import check_values, default_session, update_session
 from ._fake_conversation import Conversation, StoredItem
-from ._fake_errors import ClientError, invalid_value
+from ._fake_errors import ClientError, check_metadata, invalid_value
 from ._fake_input import InputBuffer
 from ._fake_responses import (
     ResponseSettings,
@@ -123,8 +123,10 @@ class FakeSession:
         now: float = 0.0,
         chunk_ms: int = 100,
         seed: int = 0,
+        strict: bool = False,
     ) -> None:
         self._script = script
+        self._strict = strict
         self._new_id = new_id
         self._chunk_ms = chunk_ms
         self._seed = seed
@@ -415,6 +417,8 @@ class FakeSession:
                 "Responses cannot be created in a transcription session.", code="invalid_value"
             )
         check_values(raw, "response")
+        if self._strict:
+            check_metadata(raw.get("metadata"), "response.metadata")
         out_of_band = params.conversation == "none"
         active = self._active_default()
         if not out_of_band and active is not None:
@@ -434,7 +438,7 @@ class FakeSession:
             format=_given(output.format, self._audio_output().format) or AudioFormat.pcm(),
             voice=voice.id if isinstance(voice, CustomVoice) else voice,
             max_output_tokens=_given(params.max_output_tokens, session.max_output_tokens) or "inf",
-            metadata=_given(params.metadata),
+            metadata=None if self._strict else _given(params.metadata),  # no echo promised
             input_tokens=count_input_tokens(
                 context, _given(params.instructions, session.instructions) or ""
             ),
