@@ -121,6 +121,7 @@ from ._session_models import (
     SessionProperties,
     Tool,
     ToolChoice,
+    TranscriptionSessionProperties,
 )
 from ._session_models import Session as SessionConfig
 from ._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
@@ -333,6 +334,12 @@ class Session:
         return self._state.session
 
     @property
+    def transcription_only(self) -> bool:
+        """Whether this is a transcription session (``session.type: "transcription"``): audio
+        in, transcripts out, no responses."""
+        return isinstance(self._settings.session_properties, TranscriptionSessionProperties)
+
+    @property
     def settings(self) -> RealtimeSettings:
         """A copy of the settings this session was configured with (and updated to)."""
         return self._settings.copy()
@@ -462,6 +469,8 @@ class Session:
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
         """A typed user turn: add a user text message and ask for a response (unless
         ``respond=False``, which only adds the message); returns the confirmed item."""
+        if respond:
+            self._check_responses()
         item = await self.create_item(MessageItem.user_text(text))
         if respond:
             await self.create_response()
@@ -560,6 +569,7 @@ class Session:
         given = {name: value for name, value in overrides.items() if is_given(value)}
         response = attrs.evolve(params or ResponseParams(), **given) if params or given else None
         self._check_open()
+        self._check_responses()
         request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
         handle = ResponseHandle(request, self._inbound_buffer)
         self._handles[request.tag] = handle
@@ -1019,7 +1029,7 @@ class Session:
         )
 
     def _follow_config(self, config: SessionConfig) -> None:
-        if not isinstance(config, SessionProperties) or not isinstance(config.audio, AudioConfig):
+        if not isinstance(config.audio, AudioConfig):
             return
         output = config.audio.output
         if isinstance(output, AudioOutput) and is_given(output.format):
@@ -1058,6 +1068,13 @@ class Session:
             raise trio.ClosedResourceError("the session was closed by its owner")
         if self._close_reason is not None:
             self._raise_closed()
+
+    def _check_responses(self) -> None:
+        if self.transcription_only:
+            raise LocalProtocolError(
+                "a transcription session has no responses: read its input_audio_transcription"
+                " events (or session.input_transcript(item_id)) instead"
+            )
 
     def _raise_closed(self) -> NoReturn:
         if self._closed_by_client:
@@ -1130,9 +1147,10 @@ class Session:
                         f" (code {reason.code}, {reason.reason!r})",
                         close_code=reason.code,
                     )
-                update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
+                properties = self._session_properties(self._settings)
+                update = session_update_for(NOT_GIVEN, properties)
                 await self._request(
-                    SessionUpdate(session=update or SessionProperties()),
+                    SessionUpdate(session=update or type(properties)()),
                     "session.update",
                     None,
                     link=link,
@@ -1390,7 +1408,10 @@ async def open_session(
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
     The model (``settings.model``, default ``gpt-realtime``; an Azure deployment name on Azure)
-    goes in the URL's ``model`` query parameter. Credentials: ``api_key`` (default: the
+    goes in the URL's ``model`` query parameter; with ``TranscriptionSessionProperties`` as the
+    settings' session properties, a transcription session opens instead (``intent=transcription``,
+    no model; the transcription model is ``audio.input.transcription.model``). Credentials:
+    ``api_key`` (default: the
     ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure, sent as the
     ``api-key`` header) or ``token_provider``, an async callable whose token is fetched on every
     connect (e.g. Entra ID). The session is yielded only after ``session.created`` and the
@@ -1410,7 +1431,9 @@ async def open_session(
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
-    model = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    model: str | None = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    if isinstance(store.session_properties, TranscriptionSessionProperties):
+        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
     endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
     if connect_stream is None:
         endpoint.check_transport_security(allow_insecure)

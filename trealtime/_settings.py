@@ -266,6 +266,10 @@ def ignored_settings(settings: RealtimeSettings) -> dict[str, str]:
     }
     for key in settings.extra:
         ignored[key] = _BETA_KEYS.get(key, "not a field of the GA session")
+    if isinstance(settings.session_properties, TranscriptionSessionProperties):
+        for name in ("model", "system_instruction"):
+            if isinstance(getattr(settings, name), str):
+                ignored[name] = "a transcription session has none: use audio.input.transcription"
     return ignored
 
 
