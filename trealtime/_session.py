@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import ssl
@@ -89,6 +90,7 @@ from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
 from ._responses import ResponseRequest, ResponseSequencer
+from ._restart import RestartRequest
 from ._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
@@ -207,6 +209,7 @@ class _LinkState:
     configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
+    restart: RestartRequest | None = None
 
 
 class Session:
@@ -617,6 +620,27 @@ class Session:
             await self._request(SessionUpdate(session=update), "session.update", None)
         self._settings = updated
         return changed
+
+    async def restart(self, *, keep_conversation: bool = True) -> None:
+        """Replace the server session with a fresh one, on a new connection.
+
+        For a wedged session, or to start afresh: ``keep_conversation=True`` replays the
+        conversation mirror onto the new session as a reconnect does; ``False`` starts it empty
+        (and empties the mirror). The settings are sent again either way. Requests waiting on
+        the old connection fail with :class:`ConnectionLost`. Returns once the new session is
+        configured (a :class:`~trealtime.events.Reconnected` with ``renewal=True`` marks it in
+        the stream); if it cannot be opened, raises why, and the session closes unless a
+        ``ReconnectPolicy`` carries on retrying. Concurrent calls share one restart.
+        """
+        self._check_open()
+        state = self._link
+        assert state is not None
+        if state.restart is None:
+            state.restart = RestartRequest(keep_conversation)
+            await state.link.aclose(
+                self._close_timeout, CloseReason(1000, "restarting the session")
+            )
+        await state.restart.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -1221,7 +1245,7 @@ class Session:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the first connection, then (with a policy) replace lost ones."""
-        link, _ = await self._establish(replay=False)
+        link = await self._connect_first()
         task_status.started()
         attempt = 0
         while True:
@@ -1233,6 +1257,12 @@ class Session:
             assert state is not None
             reason = link.close_reason or CloseReason(1006, None)
             self._resend = link.resend
+            if state.restart is not None:
+                new_link = await self._restarted(state.restart, reason)
+                if new_link is None:
+                    return
+                link, attempt = new_link, 0
+                continue
             if link.healthy:
                 attempt = 0
             if not self._should_reconnect(state, reason):
@@ -1243,6 +1273,60 @@ class Session:
             if new_link is None:
                 return
             link = new_link
+
+    async def _restarted(self, restart: RestartRequest, reason: CloseReason) -> Link | None:
+        """The connection was closed by :meth:`restart`: open a fresh server session."""
+        self._on_connection_lost(reason)
+        if not restart.keep_conversation:
+            self._state.conversation = Conversation(max_items=self._state.conversation.max_items)
+            self._transcripts.clear()
+        started = trio.current_time()
+        try:
+            link, replayed = await self._establish(replay=restart.keep_conversation)
+        except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+            error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+            restart.settle(error)
+            logger.warning("restart failed: %s", error)
+            if self._reconnect is None or not self._reconnect.should_retry_error(error):
+                self._finish(CloseReason(reason.code, f"restart failed: {error}"))
+                return None
+            new_link, _ = await self._reconnect_loop(reason, 0, renewal=False)
+            return new_link
+        restart.settle()
+        await self._deliver(
+            Reconnected(
+                attempt=0,
+                downtime=trio.current_time() - started,
+                replayed_items=replayed,
+                renewal=True,
+            )
+        )
+        return link
+
+    async def _connect_first(self) -> Link:
+        """The first connection; with a policy, transient failures are retried like later ones
+        (fatal ones, a rejected key or no quota, raise at once)."""
+        policy = self._reconnect
+        attempt = 0
+        while True:
+            try:
+                link, _ = await self._establish(replay=False)
+                return link
+            except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+                error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+                attempt += 1
+                fatal = self._link.last_error if self._link is not None else None
+                if fatal is not None and is_fatal_error_code(_code(fatal)):
+                    raise ServerError(fatal.error) from exc  # e.g. insufficient_quota
+                if policy is None or attempt > policy.max_attempts:
+                    raise
+                if not policy.should_retry_error(error):
+                    raise
+            delay = policy.delay(attempt)
+            logger.warning(
+                "connect attempt %s failed: %s; retrying in %.2f s", attempt, error, delay
+            )
+            await trio.sleep(delay)
 
     def _should_reconnect(self, state: _LinkState, reason: CloseReason) -> bool:
         policy = self._reconnect
@@ -1359,6 +1443,14 @@ class Session:
             if state is not None:
                 self._record_link(state.link)
             self._recorder.finish()
+
+
+_ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
+"""How a connection attempt fails (besides taking too long)."""
+
+
+def _code(error: Error) -> str | None:
+    return error.error.code if isinstance(error.error.code, str) else None
 
 
 def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
@@ -1479,7 +1571,8 @@ async def open_session(
             session._nursery = nursery
             try:
                 try:
-                    with trio.fail_after(connect_timeout):
+                    # With a policy, each attempt has its own connect_timeout.
+                    with trio.fail_after(connect_timeout if reconnect is None else math.inf):
                         await nursery.start(session._supervise)
                 except trio.TooSlowError:
                     raise ConnectTimeout(
