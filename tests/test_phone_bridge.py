@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from examples.phone_bridge import BridgeConfig, PhoneBridge, phone_settings, twilio
 from examples.phone_bridge import __main__ as bridge_cli
@@ -39,8 +39,11 @@ def mulaw_silence(ms: int) -> bytes:
 class FakeTwilio:
     """The phone provider's side of one Media Streams WebSocket."""
 
-    def __init__(self, websocket: WebSocketConnection, stream_sid: str = "MZ0001") -> None:
+    def __init__(
+        self, websocket: WebSocketConnection, stream_sid: str = "MZ0001", port: int = 0
+    ) -> None:
         self.websocket = websocket
+        self.port = port  # the bridge's
         self.stream_sid = stream_sid
         self.audio_in = bytearray()  # what the caller heard (media from the bridge)
         self.media = 0
@@ -123,6 +126,21 @@ def appended(connection: FakeConnection) -> bytes:
 
 
 @asynccontextmanager
+async def dial(port: int) -> AsyncIterator[WebSocketConnection]:
+    """Twilio's side of a call's WebSocket, over a TCP stream this test owns and closes.
+
+    (trio-websocket's own client leaks its socket when the server starts the close.)
+    """
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream, trio.open_nursery() as nursery:
+        websocket = await wrap_client_stream(nursery, stream, "127.0.0.1", "/media-stream")
+        try:
+            yield websocket
+        finally:
+            await websocket.aclose()
+
+
+@asynccontextmanager
 async def phone_call(
     server: FakeRealtimeServer,
     *,
@@ -142,14 +160,14 @@ async def phone_call(
     bridge = PhoneBridge(config)
     async with trio.open_nursery() as nursery:
         port = await nursery.start(bridge.serve, "127.0.0.1", 0)
-        async with open_websocket_url(f"ws://127.0.0.1:{port}/media-stream") as websocket:
-            yield FakeTwilio(websocket), bridge
+        async with dial(port) as websocket:
+            yield FakeTwilio(websocket, port=port), bridge
         nursery.cancel_scope.cancel()
 
 
 async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
     speech = mulaw_speech(1500) + mulaw_silence(1000)
-    async with FakeRealtimeServer.serve(reply="Hello, how can I help?") as server:
+    async with FakeRealtimeServer.serve(strict=True, reply="Hello, how can I help?") as server:
         with trio.fail_after(30):
             async with phone_call(
                 server,
@@ -191,7 +209,9 @@ async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
 
 
 async def test_barge_in_truncates_at_the_last_mark_played_and_clears_the_phone() -> None:
-    async with FakeRealtimeServer.serve(reply=LONG_REPLY, audio_chunk_ms=100) as server:
+    async with FakeRealtimeServer.serve(
+        strict=True, reply=LONG_REPLY, audio_chunk_ms=100
+    ) as server:
         with trio.fail_after(30):
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
@@ -227,7 +247,9 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
         looked_up.append(city)
         return {"city": city, "forecast": "sunny"}
 
-    async with FakeRealtimeServer.serve(transcript="what's the weather in Lisbon") as server:
+    async with FakeRealtimeServer.serve(
+        strict=True, transcript="what's the weather in Lisbon"
+    ) as server:
         server.on_user_text("weather", call=ToolCall("get_weather", {"city": "Lisbon"}))
         with trio.fail_after(30):
             async with phone_call(server, tools=[get_weather]) as (phone, bridge):
@@ -250,7 +272,7 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
 
 @pytest.mark.parametrize("goodbye", ["stop", "socket closed"])
 async def test_the_caller_hanging_up_mid_answer_closes_the_session(goodbye: str) -> None:
-    async with FakeRealtimeServer.serve(reply=LONG_REPLY * 3, realtime=True) as server:
+    async with FakeRealtimeServer.serve(strict=True, reply=LONG_REPLY * 3, realtime=True) as server:
         with trio.fail_after(30):
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
@@ -284,3 +306,103 @@ def test_the_command_line_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_malformed_phone_messages_are_kept_as_unknown(message: str) -> None:
     assert isinstance(twilio.parse(message), twilio.Unknown)
+
+
+async def test_a_call_whose_session_cannot_open_is_hung_up_and_the_bridge_goes_on() -> None:
+    async with FakeRealtimeServer.serve(strict=True) as server:
+        config = BridgeConfig(url=server.url, api_key="sk-wrong")
+        bridge = PhoneBridge(config)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                port = await nursery.start(bridge.serve, "127.0.0.1", 0)
+                for call_sid in ("CA0001", "CA0002"):
+                    async with dial(port) as websocket:
+                        await FakeTwilio(websocket).start(call_sid)
+                        with pytest.raises(ConnectionClosed):
+                            await websocket.get_message()  # hung up
+                    await bridge.calls[-1].ended.wait()
+                nursery.cancel_scope.cancel()
+    assert [call.start.call_sid for call in bridge.calls if call.start] == ["CA0001", "CA0002"]
+    for call in bridge.calls:
+        assert call.error is not None
+        assert call.error.startswith("ConnectionRejected")
+        assert "sk-wrong" not in call.error
+    assert [h.status for h in server.handshakes] == [401, 401]
+
+
+async def test_when_the_realtime_side_ends_the_bridge_hangs_up_the_call() -> None:
+    async with FakeRealtimeServer.serve(strict=True) as server:
+        with trio.fail_after(30):
+            async with phone_call(server) as (phone, bridge):
+                await phone.start()
+                connection = await server.wait_for_connection()
+                await server.wait_for_client_event(events.SessionUpdate)
+                await phone.say(mulaw_silence(200))
+                await connection.close(1011, "internal error")
+                with pytest.raises(ConnectionClosed):
+                    await phone.receive_media(10**9)  # until the bridge hangs up
+                (call,) = bridge.calls
+                await call.ended.wait()
+                assert call.ended_by == "session"
+                assert call.error is None
+                # The bridge goes on: the next call gets a session of its own.
+                async with dial(phone.port) as websocket:
+                    again = FakeTwilio(websocket, stream_sid="MZ0002")
+                    await again.start("CA0002")
+                    second = await server.wait_for_connection()
+                    await second.wait_for_client_event(events.SessionUpdate)
+                    await again.hang_up()
+                await bridge.calls[1].ended.wait()
+                await second.wait_closed()
+    assert bridge.calls[1].ended_by == "caller"
+
+
+def test_messages_follow_twilios_documented_shapes() -> None:
+    # Examples from https://www.twilio.com/docs/voice/media-streams/websocket-messages
+    start = {
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": "AC0001",
+            "streamSid": "MZ18ad3ab5a668481ce02b83e7395059f0",
+            "callSid": "CA0001",
+            "tracks": ["inbound"],
+            "customParameters": {"FirstName": "Jane"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        },
+        "streamSid": "MZ18ad3ab5a668481ce02b83e7395059f0",
+    }
+    assert twilio.parse(orjson.dumps(start)) == twilio.CallStart(
+        stream_sid="MZ18ad3ab5a668481ce02b83e7395059f0",
+        call_sid="CA0001",
+        custom_parameters={"FirstName": "Jane"},
+    )
+    media = {
+        "event": "media",
+        "sequenceNumber": "3",
+        "media": {"track": "inbound", "chunk": "1", "timestamp": "5", "payload": "/////w=="},
+        "streamSid": "MZ0001",
+    }
+    assert twilio.parse(orjson.dumps(media)) == twilio.Media(audio=b"\xff" * 4)
+    mark = {"event": "mark", "sequenceNumber": "4", "streamSid": "MZ0001", "mark": {"name": "7"}}
+    assert twilio.parse(orjson.dumps(mark)) == twilio.Mark("7")
+    dtmf = {
+        "event": "dtmf",
+        "streamSid": "MZ0001",
+        "dtmf": {"track": "inbound_track", "digit": "1"},
+    }
+    assert twilio.parse(orjson.dumps(dtmf)) == twilio.Dtmf("1")
+    assert twilio.parse('{"event": "stop", "stop": {"callSid": "CA0001"}}') == twilio.Stop()
+    assert twilio.parse('{"event": "connected", "protocol": "Call"}') == twilio.Connected()
+    # What the bridge sends.
+    assert orjson.loads(twilio.media_message("MZ0001", "/////w==")) == {
+        "event": "media",
+        "streamSid": "MZ0001",
+        "media": {"payload": "/////w=="},
+    }
+    assert orjson.loads(twilio.mark_message("MZ0001", "7")) == {
+        "event": "mark",
+        "streamSid": "MZ0001",
+        "mark": {"name": "7"},
+    }
+    assert orjson.loads(twilio.clear_message("MZ0001")) == {"event": "clear", "streamSid": "MZ0001"}

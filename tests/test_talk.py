@@ -11,10 +11,13 @@ import base64
 import io
 import math
 import sys
+import threading
+import types
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -121,7 +124,7 @@ async def test_talk_streams_the_microphone_plays_the_answer_and_prints_the_trans
     microphone.say(utterance())
     out = io.StringIO()
     async with FakeRealtimeServer.serve(
-        transcript="what time is it", reply="It is noon in Lisbon."
+        strict=True, transcript="what time is it", reply="It is noon in Lisbon."
     ) as server:
         monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
         with trio.fail_after(30):
@@ -153,7 +156,7 @@ async def test_talking_over_the_answer_cuts_it_where_the_speaker_had_got_to(
     microphone, speaker = FakeMicrophone(), FakeSpeaker(autoplay=False)
     microphone.say(utterance())
     out = io.StringIO()
-    async with FakeRealtimeServer.serve(reply="A long answer. " * 10) as server:
+    async with FakeRealtimeServer.serve(strict=True, reply="A long answer. " * 10) as server:
         monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
@@ -219,3 +222,69 @@ def test_without_a_usable_device_talk_says_so_in_one_line(
     assert message in captured.err
     assert captured.err.count("\n") == 1
     assert "Traceback" not in captured.err + captured.out
+
+
+class FakePortAudioStream:
+    """Stands in for sounddevice's raw streams: records how it was opened, and its callback."""
+
+    opened: ClassVar[list[FakePortAudioStream]] = []
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.callback = options["callback"]
+        self.running = False
+        FakePortAudioStream.opened.append(self)
+
+    def __enter__(self) -> FakePortAudioStream:
+        self.running = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.running = False
+
+
+async def test_the_sounddevice_pair_hands_audio_between_portaudio_threads_and_trio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = types.ModuleType("sounddevice")
+    module.PortAudioError = type("PortAudioError", (Exception,), {})  # type: ignore[attr-defined]
+    module.RawInputStream = module.RawOutputStream = FakePortAudioStream  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    monkeypatch.setattr(FakePortAudioStream, "opened", [])
+    reported = trio.Event()
+    reports: list[tuple[str, int]] = []
+
+    def on_played(item_id: str, nbytes: int) -> None:
+        assert threading.current_thread() is threading.main_thread()  # Trio's, not PortAudio's
+        reports.append((item_id, nbytes))
+        if len(reports) == 2:
+            reported.set()
+
+    with trio.fail_after(10):
+        async with _talk.sounddevice_devices() as (microphone, speaker):
+            capture, playback = FakePortAudioStream.opened
+            assert capture.running and playback.running
+            for stream in (capture, playback):
+                assert stream.options["samplerate"] == 24000
+                assert stream.options["channels"] == 1
+                assert stream.options["dtype"] == "int16"
+            # PortAudio captures a block on its own thread: it comes out of read() in Trio's.
+            block = bytes(range(256)) * 3 + bytes(192)
+            await trio.to_thread.run_sync(capture.callback, memoryview(block), 480, None, None)
+            assert await microphone.read() == block
+            # Playback takes from the queue, item by item, and reports each item's position.
+            speaker.on_played = on_played
+            speaker.play("item_a", b"\x11" * 600)
+            speaker.play("item_b", b"\x22" * 600)
+            out = bytearray(960)
+            await trio.to_thread.run_sync(playback.callback, out, 480, None, None)
+            assert out == b"\x11" * 600 + b"\x22" * 360
+            await reported.wait()
+            assert reports == [("item_a", 600), ("item_b", 360)]
+            # A clear drops what is queued: the next block is silence, and nothing is reported.
+            speaker.clear()
+            out = bytearray(b"\xff" * 960)
+            await trio.to_thread.run_sync(playback.callback, out, 480, None, None)
+            assert out == bytes(960)
+        assert not capture.running and not playback.running
+    assert len(reports) == 2

@@ -102,7 +102,7 @@ class _Call:
     record: CallRecord
     # Marks sent and not echoed yet: name -> (item id, bytes of that item sent before the mark).
     _marks: dict[str, tuple[str, int]] = attrs.field(factory=dict)
-    _sent: dict[str, int] = attrs.field(factory=dict)
+    _item: tuple[str, int] = ("", 0)  # the audio item being sent, and its bytes sent so far
     _next_mark: int = 0
 
     async def phone_to_session(self) -> None:
@@ -115,7 +115,10 @@ class _Call:
             match twilio.parse(message):
                 case twilio.Media(audio=audio, track="inbound"):
                     self.record.media_in += 1
-                    await self.session.append_audio(audio)  # μ-law, as the phone sent it
+                    try:
+                        await self.session.append_audio(audio)  # μ-law, as the phone sent it
+                    except trealtime.SessionClosed:
+                        return  # the Realtime side ended: session_to_phone hangs up
                 case twilio.Mark(name=name):
                     self._on_mark(name)
                 case twilio.Stop():
@@ -134,8 +137,10 @@ class _Call:
                         twilio.media_message(self.stream_sid, payload)
                     )
                     self.record.media_out += 1
-                    sent = self._sent.get(item_id, 0) + len(event.audio_bytes())
-                    self._sent = {item_id: sent}  # only the latest item is ever cut
+                    sent = len(event.audio_bytes())
+                    if self._item[0] == item_id:
+                        sent += self._item[1]
+                    self._item = (item_id, sent)
                     self._next_mark += 1
                     name = str(self._next_mark)
                     self._marks[name] = (item_id, sent)
@@ -188,9 +193,12 @@ class PhoneBridge:
         self.calls.append(record)
         try:
             await self._bridge(websocket, record)
-        except trealtime.RealtimeError as exc:
+        except trealtime.RealtimeError as exc:  # the API refused the session, the network failed
             record.error = f"{type(exc).__name__}: {exc}"
             logger.warning("call %s failed: %s", record.start, record.error)
+        except Exception as exc:  # a bug in one call must not end the others
+            record.error = f"{type(exc).__name__}: {exc}"
+            logger.exception("call %s failed", record.start)
         finally:
             with trio.CancelScope(shield=True):
                 await websocket.aclose()
