@@ -114,3 +114,23 @@ async def test_the_callers_metadata_goes_out_exactly_as_given(
     assert metadata[0] == sixteen
     assert metadata[1] is None  # sent as null, not left out
     assert isinstance(metadata[3], dict) and len(metadata[3]) == 1  # none given: our tag
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code", "param"),
+    [
+        ({"k" * 65: "v"}, "string_above_max_length", "response.metadata"),
+        ({"k": "v" * 513}, "string_above_max_length", "response.metadata.k"),
+    ],
+)
+async def test_the_strict_fake_refuses_metadata_over_the_apis_limits(
+    autojump_clock: trio.testing.MockClock, metadata: dict[str, str], code: str, param: str
+) -> None:
+    async with (
+        FakeRealtimeServer.serve_in_memory(strict=True) as server,
+        agent(server, MANUAL, request_timeout=TIMEOUT) as (session, _),
+    ):
+        handle = await session.create_response(TEXT_ONLY, metadata=metadata)
+        with pytest.raises(trealtime.ServerError) as refused:
+            await handle.done()
+    assert (refused.value.code, refused.value.param) == (code, param)
