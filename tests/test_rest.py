@@ -280,3 +280,14 @@ async def test_a_webrtc_offer_gets_an_answer_and_a_call_to_attach_to() -> None:
                 created = s.properties
         assert isinstance(created, SessionProperties) and created.instructions == "WebRTC."
     assert bad.value.status_code == 400
+
+
+async def test_only_credentials_are_redacted_from_errors() -> None:
+    async with (
+        FakeRealtimeServer.serve() as server,
+        open_rest_client(api_key=server.api_key, url=server.url) as rest,
+    ):
+        server.rest.fail_next(400, message="Expected Content-Type application/json.")
+        with pytest.raises(HTTPStatusError) as caught:
+            await rest.create_client_secret()
+    assert caught.value.message == "Expected Content-Type application/json."
