@@ -142,9 +142,13 @@ class FrameReader:
             fin = first & 0x80
             if first & 0x70:
                 raise _protocol_error("reserved bit set (no extension was negotiated)")
+            if second & 0x80:
+                raise _protocol_error("the server masked a frame")
             length = second & 0x7F
             header_size = 2
             if length >= 126:
+                if opcode >= CLOSE:  # refused now, not once a length it must not have is in
+                    self._check_header(opcode, fin, length)
                 header_size = 4 if length == 126 else 10
                 if available < header_size:
                     self._needed = header_size
@@ -155,8 +159,6 @@ class FrameReader:
                 if length >> 63:
                     raise _protocol_error("8-byte payload length with the top bit set")
             self._check_header(opcode, fin, length)
-            if second & 0x80:
-                raise _protocol_error("the server masked a frame")
             end = start + header_size + length
             if end > len(buffer):
                 self._needed = header_size + length
