@@ -15,9 +15,10 @@ import attrs
 import trio
 
 from ._connect import ConnectStream, Endpoint
-from ._errors import ConnectError
+from ._errors import ConnectError, RealtimeError
 from ._groups import single_error
 from ._inbox import Inbox
+from ._redaction import redact, redact_error, secrets_of_headers
 from ._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 __all__ = ["CloseReason", "Keepalive", "Link"]
@@ -99,13 +100,16 @@ class Link:
                     raise ConnectError(
                         f"cannot connect to {endpoint.host}:{endpoint.port}: {exc}"
                     ) from None
-                self._ws = ws = await connect_websocket(
-                    self._stream,
-                    host=endpoint.authority,
-                    resource=endpoint.resource,
-                    headers=self._headers,
-                    max_message_size=self._max_message_size,
-                )
+                try:
+                    self._ws = ws = await connect_websocket(
+                        self._stream,
+                        host=endpoint.authority,
+                        resource=endpoint.resource,
+                        headers=self._headers,
+                        max_message_size=self._max_message_size,
+                    )
+                except RealtimeError as exc:  # the server's answer may quote the key
+                    raise redact_error(exc, secrets_of_headers(self._headers)) from None
                 self._on_open()  # before any frame is read
                 task_status.started()
                 try:
@@ -187,7 +191,10 @@ class Link:
 
     def _closed(self, closed: WebSocketClosed) -> None:
         if self.close_reason is None:
-            self.close_reason = CloseReason(closed.code, closed.reason)
+            reason = closed.reason
+            if reason:  # the server's words: they may quote the key
+                reason = redact(reason, secrets_of_headers(self._headers))
+            self.close_reason = CloseReason(closed.code, reason)
 
     # -- used by the session --------------------------------------------------------------------
 
