@@ -96,12 +96,20 @@ class ServerEvent:
         return self.TYPE
 
 
+def _safe_repr(value: Any) -> str:
+    """The repr of raw JSON, even nested deeper than Python's recursion limit."""
+    try:
+        return repr(value)
+    except RecursionError:
+        return "<nested too deeply to show>"
+
+
 @attrs.frozen(kw_only=True)
 class UnknownServerEvent(ServerEvent):
     """An event whose ``type`` this version does not know; ``raw`` is the whole JSON object."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=_safe_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +121,7 @@ class InvalidServerEvent(ServerEvent):
     """
 
     type: str
-    raw: Any
+    raw: Any = attrs.field(repr=_safe_repr)
     error: str
 
 

@@ -392,6 +392,7 @@ class FakeRealtimeServer:
             now=time.time(),
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
+            lifetime=self.session_seconds,
         )
         connection = FakeConnection(
             websocket=websocket,
