@@ -356,6 +356,83 @@ async def test_setup_waits_follow_connect_timeout(
             pass
 
 
+# -- 6. the inbound queue is bounded in bytes ------------------------------------------------------
+
+
+async def test_a_paused_reader_holds_a_bounded_number_of_bytes(
+    memory_server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    # 1 MiB of "[{},{},…]" decodes to ~25 MiB of Python objects: count is not memory.
+    big = raw("bloat.frame", x=[{}] * (2**20 // 3))
+    with trio.fail_after(LIMIT):
+        async with session_for(
+            memory_server, inbound_buffer=256, inbound_buffer_bytes=2 * 2**20
+        ) as session:
+            for _ in range(8):
+                await memory_server.send_raw(big)
+            await memory_server.send_raw(raw("bloat.over"))
+            await trio.sleep(10)  # the reader is paused: the frames wait in the socket
+            statistics = session.statistics()
+            assert statistics.inbound_queued_bytes <= 2 * 2**20
+            assert statistics.inbound_queued <= 3
+            received = [(await session.wait_for(events.UnknownServerEvent)).type for _ in range(9)]
+    assert received == ["bloat.frame"] * 8 + ["bloat.over"]  # nothing lost
+
+
+# -- 7. a slow link is alive ---------------------------------------------------------------------
+
+
+class SlowLink(trio.abc.Stream):
+    """The client's end of a link that delivers ``rate`` bytes a second."""
+
+    def __init__(self, inner: trio.abc.Stream, rate: float) -> None:
+        self._inner = inner
+        self._rate = rate
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self._inner.receive_some(256)
+        await trio.sleep(len(data) / self._rate)
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_slow_link_still_delivering_is_not_declared_dead(
+    memory_server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def slow(host: str, port: int, tls: bool) -> trio.abc.Stream:
+        return SlowLink(await memory_server.connect_stream(host, port, tls), rate=700.0)
+
+    keepalive = trealtime.Keepalive(interval=2.0, timeout=2.0)
+    with trio.fail_after(3600):
+        async with session_for(
+            memory_server, connect_stream=slow, keepalive=keepalive, connect_timeout=60.0
+        ) as session:
+            # A response's audio takes minutes at 0.7 KB/s; pongs wait behind it.
+            await still_works(session)
+            assert memory_server.connections[0].received  # the same, single connection
+            assert len(memory_server.connections) == 1
+
+
+async def test_a_silent_link_is_still_declared_dead(
+    memory_server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    keepalive = trealtime.Keepalive(interval=2.0, timeout=2.0)
+    with trio.fail_after(LIMIT):
+        async with session_for(memory_server, keepalive=keepalive) as session:
+            await memory_server.connections[0].inject(Stall(60.0))
+            async for _ in session:
+                pass
+    assert session.close_reason == trealtime.CloseReason(1006, "keepalive timeout")
+
+
 # -- 8. secrets the server echoes ------------------------------------------------------------------
 
 

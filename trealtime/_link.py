@@ -36,7 +36,8 @@ class CloseReason:
 
 @attrs.frozen
 class Keepalive:
-    """Ping every ``interval`` seconds; a pong later than ``timeout`` means the peer is dead."""
+    """Ping every ``interval`` seconds without incoming data; the peer is dead when neither its
+    pong nor any other byte arrives within ``timeout``."""
 
     interval: float = 20.0
     timeout: float = 20.0
@@ -174,16 +175,21 @@ class Link:
         return True
 
     async def _keepalive_loop(self, ws: WebSocket, keepalive: Keepalive) -> None:
+        # Any bytes received prove the peer alive: on a slow link a pong waits behind the
+        # data still arriving, so only a link silent for the whole wait is declared dead.
         while True:
             await trio.sleep(keepalive.interval)
             if self._delivering:
                 continue  # we are not reading (the caller is slow), so no pong could arrive
+            if trio.current_time() - ws.received_at < keepalive.interval:
+                continue  # data came in meanwhile: no ping needed
+            pinged_at = trio.current_time()
             with trio.move_on_after(keepalive.timeout) as scope:
                 try:
                     await ws.ping()
                 except WebSocketClosed:
                     return
-            if scope.cancelled_caught and not self._delivering:
+            if scope.cancelled_caught and not self._delivering and ws.received_at <= pinged_at:
                 logger.warning("no pong within %s s: the connection is dead", keepalive.timeout)
                 self.close_reason = CloseReason(1006, "keepalive timeout")
                 self._cancel_scope.cancel()

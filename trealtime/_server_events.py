@@ -26,6 +26,7 @@ from ._response_models import (
     TranscriptionLanguage,
     TranscriptionUsage,
 )
+from ._safe_repr import safe_repr
 from ._session_models import Session
 
 __all__ = [
@@ -96,20 +97,12 @@ class ServerEvent:
         return self.TYPE
 
 
-def _safe_repr(value: Any) -> str:
-    """The repr of raw JSON, even nested deeper than Python's recursion limit."""
-    try:
-        return repr(value)
-    except RecursionError:
-        return "<nested too deeply to show>"
-
-
 @attrs.frozen(kw_only=True)
 class UnknownServerEvent(ServerEvent):
     """An event whose ``type`` this version does not know; ``raw`` is the whole JSON object."""
 
     type: str
-    raw: dict[str, Any] = attrs.field(repr=_safe_repr)
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -121,7 +114,7 @@ class InvalidServerEvent(ServerEvent):
     """
 
     type: str
-    raw: Any = attrs.field(repr=_safe_repr)
+    raw: Any = attrs.field(repr=safe_repr)
     error: str
 
 

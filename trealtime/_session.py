@@ -12,8 +12,9 @@ writer of data frames, fed by the outbound channel. A keepalive task pings when 
 channels are bounded and outlive a connection, so that with a reconnect policy nothing queued
 is lost: a new connection is configured, the conversation replayed, and the queue drained.
 
-When the caller stops reading, the receive task waits once ``inbound_buffer`` events are
-queued and the socket is not read until the caller catches up (the server's frames wait in the
+When the caller stops reading, the receive task waits once ``inbound_buffer`` events, or
+``inbound_buffer_bytes`` of frames (at their wire size), are queued, and the socket is not
+read until the caller catches up (the server's frames wait in the
 kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 """
 
@@ -69,7 +70,7 @@ from ._errors import (
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
-from ._inbox import Inbox
+from ._inbound_queue import InboundQueue
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -161,6 +162,8 @@ class SessionStatistics:
     """Frames of a type this version does not know (delivered as ``UnknownServerEvent``)."""
     inbound_queued: int
     """Events decoded but not yet read by the caller."""
+    inbound_queued_bytes: int
+    """The wire size of those events (bounded by ``inbound_buffer_bytes``)."""
     outbound_queued: int
     """Frames waiting for the send task."""
     unsent_events: int
@@ -236,6 +239,7 @@ class Session:
         max_message_size: int,
         inbound_buffer: int,
         outbound_buffer: int,
+        inbound_buffer_bytes: int = 16 * 2**20,
         connect_timeout: float,
         close_timeout: float,
         request_timeout: float,
@@ -276,8 +280,7 @@ class Session:
         self._secrets: set[str] = set(credentials.secrets())
         if recorder is not None:
             recorder.secrets = self._secrets  # the same set: tokens join it as they come
-        self._inbound_send, inbound_receive = trio.open_memory_channel[ServerEvent](inbound_buffer)
-        self._inbound = Inbox(inbound_receive)
+        self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
@@ -324,7 +327,7 @@ class Session:
 
     async def __anext__(self) -> ServerEvent:
         try:
-            return await self._inbound.receive()
+            return await self._inbound.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
@@ -409,7 +412,8 @@ class Session:
             bytes_sent=c.bytes_sent,
             invalid_events=c.invalid_events,
             unknown_events=c.unknown_events,
-            inbound_queued=self._inbound_send.statistics().current_buffer_used,
+            inbound_queued=self._inbound.queued,
+            inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
             unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
@@ -896,9 +900,9 @@ class Session:
             self._warn_reaction("following", event.type or "an event", exc)
         try:
             # The link checkpoints on every read; a frame need not cost a switch of its own.
-            self._inbound_send.send_nowait(event)
+            self._inbound.put_nowait(event, len(message))
         except trio.WouldBlock:
-            await self._deliver(event)
+            await self._deliver(event, len(message))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # nobody reads any more: the state and the requests still follow the stream
 
@@ -1077,9 +1081,9 @@ class Session:
         if handle is not None:
             handle._on_event(event)
 
-    async def _deliver(self, event: ServerEvent) -> None:
+    async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound_send.send(event)
+            await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -1384,7 +1388,7 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
-        self._inbound_send.close()
+        self._inbound.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
@@ -1404,7 +1408,7 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
-        self._inbound_send.close()
+        self._inbound.close()
         if self._recorder is not None:
             if state is not None:
                 self._record_link(state.link)
@@ -1435,6 +1439,7 @@ async def open_session(
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
     inbound_buffer: int = 256,
+    inbound_buffer_bytes: int = 16 * 2**20,
     outbound_buffer: int = 64,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
@@ -1474,7 +1479,10 @@ async def open_session(
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
     elided unless ``record_audio``; credentials never written). The conversation mirror keeps
     the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all.
+    flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
+    bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
+    size; one event always fits): beyond either, the socket is not read until the caller
+    catches up.
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1495,6 +1503,7 @@ async def open_session(
         connect_stream=connect_stream,
         max_message_size=max_message_size,
         inbound_buffer=inbound_buffer,
+        inbound_buffer_bytes=inbound_buffer_bytes,
         outbound_buffer=outbound_buffer,
         connect_timeout=connect_timeout,
         close_timeout=close_timeout,
