@@ -268,12 +268,8 @@ COMPLETED = raw(
 
 async def configure_then_close(server: FakeRealtimeServer, frames: list[str]) -> None:
     """On every connection: let it be configured, send ``frames``, then close 1011."""
-    served = 0
     while True:
-        while len(server.connections) <= served:
-            await trio.sleep(0.01)
-        connection = server.connections[served]
-        served += 1
+        connection = await server.wait_for_connection()
         with trio.move_on_after(5):
             await connection.wait_for_client_event(events.SessionUpdate)
             await trio.sleep(1)  # the client has its session.updated: configured

@@ -58,6 +58,7 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
     ConnectError,
     ConnectionLost,
@@ -103,6 +104,7 @@ from ._server_events import (
     Error,
     InputAudioBufferCleared,
     InputAudioBufferCommitted,
+    InputAudioBufferDtmfEventReceived,
     InputAudioBufferSpeechStarted,
     InputAudioBufferSpeechStopped,
     InvalidServerEvent,
@@ -292,6 +294,7 @@ class Session:
         self._closed_by_client = False
         self._speaking = False
         self._transcripts: dict[str, str] = {}
+        self._dtmf = DtmfListeners()
         self._sequencer = ResponseSequencer()
         self._handles: dict[str, ResponseHandle] = {}
         self._handles_by_id: dict[str, ResponseHandle] = {}
@@ -396,6 +399,13 @@ class Session:
     def closed(self) -> bool:
         """Whether the session has ended (either side)."""
         return self._close_reason is not None
+
+    def dtmf(self) -> DtmfKeys:
+        """The keys the caller presses on a SIP call from now on: ``async for press in ...``.
+
+        See :class:`DtmfKeys`; the events also stay in the session's own event stream.
+        """
+        return self._dtmf.listen()
 
     def input_transcript(self, item_id: str) -> str:
         """The transcript of a user audio item so far (deltas, then the final text)."""
@@ -991,6 +1001,8 @@ class Session:
                     self._transcripts = {k: v for k, v in self._transcripts.items() if k in mirror}
             case SessionCreated(session=config) | SessionUpdated(session=config):
                 self._follow_config(config)
+            case InputAudioBufferDtmfEventReceived():
+                self._dtmf.publish(event)
 
     async def _on_response_done(self, event: ResponseDone, now: float) -> None:
         response = event.response
@@ -1389,6 +1401,7 @@ class Session:
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
         self._inbound.close()
+        self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
@@ -1409,6 +1422,7 @@ class Session:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
         self._inbound.close()
+        self._dtmf.close()
         if self._recorder is not None:
             if state is not None:
                 self._record_link(state.link)
@@ -1434,6 +1448,7 @@ async def open_session(
     token_provider: TokenProvider | None = None,
     extra_headers: Mapping[str, str] | None = None,
     extra_query: Mapping[str, str] | None = None,
+    call_id: str | None = None,
     connect_timeout: float = 10.0,
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
@@ -1463,12 +1478,14 @@ async def open_session(
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
     The model (``settings.model``, default ``gpt-realtime``; an Azure deployment name on Azure)
-    goes in the URL's ``model`` query parameter. Credentials: ``api_key`` (default: the
-    ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure, sent as the
-    ``api-key`` header) or ``token_provider``, an async callable whose token is fetched on every
-    connect (e.g. Entra ID). The session is yielded only after ``session.created`` and the
-    ``session.updated`` that confirms ``settings``; an ``error`` in reply raises
-    :class:`ServerError`. All of that must happen within ``connect_timeout``
+    goes in the URL's ``model`` query parameter; ``call_id`` instead attaches this session to a
+    live SIP or WebRTC call (a sideband session: the call's own model, no ``model`` parameter),
+    once the call is accepted (:meth:`RestClient.accept_call`). Credentials: ``api_key``
+    (default: the ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure,
+    sent as the ``api-key`` header) or ``token_provider``, an async callable whose token is
+    fetched on every connect (e.g. Entra ID). The session is yielded only after
+    ``session.created`` and the ``session.updated`` that confirms ``settings``; an ``error`` in
+    reply raises :class:`ServerError`. All of that must happen within ``connect_timeout``
     (:class:`ConnectTimeout` otherwise).
 
     Leaving the block closes the socket within ``close_timeout``, whether the server answers
@@ -1487,6 +1504,8 @@ async def open_session(
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
     model = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    if call_id is not None:
+        extra_query = {**(extra_query or {}), "call_id": call_id}
     endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
     if connect_stream is None:
         endpoint.check_transport_security(allow_insecure)
