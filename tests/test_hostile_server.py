@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import stat
 import time
 import types
@@ -517,3 +518,25 @@ async def test_a_recording_is_readable_by_its_owner_only(
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+
+
+# -- the README's claims ---------------------------------------------------------------------------
+
+
+def test_the_readme_names_tests_that_exist() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Reliability, and the test behind each claim", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    named = 0
+    for row in section.splitlines():
+        if not row.startswith("| ") or row.startswith("| Claim"):
+            continue
+        module = None
+        for name in re.findall(r"`([\w.:]+)`", row.split("|")[2]):
+            if "::" in name:
+                module, name = name.split("::")
+            assert module is not None, row
+            source = (Path(__file__).parent / module).read_text()
+            assert f"def {name}(" in source, f"{module}::{name} does not exist"
+            named += 1
+    assert named >= 18

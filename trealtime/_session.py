@@ -1323,7 +1323,7 @@ class Session:
     ) -> Link | None:
         policy = budget.policy
         lost_at = trio.current_time()
-        attempt = 0
+        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
             delay = 0.0
             if not renewal:
