@@ -280,3 +280,32 @@ async def test_a_webrtc_offer_gets_an_answer_and_a_call_to_attach_to() -> None:
                 created = s.properties
         assert isinstance(created, SessionProperties) and created.instructions == "WebRTC."
     assert bad.value.status_code == 400
+
+
+async def test_only_credentials_are_redacted_from_errors() -> None:
+    async with (
+        FakeRealtimeServer.serve() as server,
+        open_rest_client(api_key=server.api_key, url=server.url) as rest,
+    ):
+        server.rest.fail_next(400, message="Expected Content-Type application/json.")
+        with pytest.raises(HTTPStatusError) as caught:
+            await rest.create_client_secret()
+    assert caught.value.message == "Expected Content-Type application/json."
+
+
+async def test_a_silent_server_is_a_request_timeout() -> None:
+    async def never_answer(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, never_answer, listeners)
+        url = f"ws://127.0.0.1:{port}/v1/realtime"
+        no_retry = RetryPolicy(max_retries=0)
+        async with open_rest_client(
+            api_key="sk-x", url=url, request_timeout=0.2, retry=no_retry
+        ) as rest:
+            with trio.fail_after(10), pytest.raises(trealtime.RequestTimeout):
+                await rest.create_client_secret()
+        nursery.cancel_scope.cancel()

@@ -16,6 +16,7 @@ import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven
 from ._safe_repr import safe_repr
+from ._typecheck import checked_init
 
 __all__ = [
     "AUDIO_BYTES_PER_MS",
@@ -314,3 +315,27 @@ class TranscriptionSessionProperties:
 
 
 Session = SessionProperties | TranscriptionSessionProperties
+
+
+checked_init(
+    AudioFormat,
+    NoiseReduction,
+    InputAudioTranscription,
+    ServerVad,
+    SemanticVad,
+    AudioInput,
+    CustomVoice,
+    AudioOutput,
+    AudioConfig,
+    FunctionTool,
+    McpTool,
+    ToolChoiceFunction,
+    ToolChoiceMcp,
+    TracingConfig,
+    TokenLimits,
+    RetentionRatioTruncation,
+    Prompt,
+    Reasoning,
+    SessionProperties,
+    TranscriptionSessionProperties,
+)

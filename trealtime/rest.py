@@ -216,11 +216,10 @@ class RestClient:
         url = self._base + path
         attempt = 0
         while True:
-            headers = dict(await self._credentials.headers(self._azure))
-            headers["Accept"] = accept
-            secrets = [v.partition(" ")[2] or v for v in headers.values()] + list(
-                self._credentials.secrets()
-            )
+            auth = await self._credentials.headers(self._azure)
+            secrets = [value.partition(" ")[2] or value for _, value in auth]
+            secrets += self._credentials.secrets()
+            headers = {**dict(auth), "Accept": accept}
             try:
                 if files is not None:
                     answer = await self._client.post(url, headers=headers, files=files)

@@ -5,6 +5,10 @@ server-side WebSocket, checks the handshake like the real endpoint (path, API ke
 ``model`` and ``intent`` from the query, then serves the connection with a
 :class:`FakeConnection` (which simulates the API, or replays a recording). Faults are scripted
 here: armed as triggers, or given to the next connection.
+
+The same port serves the REST half (:mod:`._fake_rest`: client secrets, calls): a request that
+is no WebSocket upgrade is answered over plain HTTP (:mod:`._fake_http`). Simulated SIP calls
+(:mod:`._fake_calls`) ring a webhook URL and take sideband (``call_id``) connections.
 """
 
 from __future__ import annotations
@@ -74,7 +78,9 @@ class FakeServerOptions(TypedDict, total=False):
     - ``reply``: the assistant's words, fixed or decided from the conversation
       (default :func:`default_reply`).
     - ``transcript``: what user audio "says", fixed or computed from its bytes
-      (default ``"(inaudible)"``).
+      (default ``"(inaudible)"``); a function returning ``None`` makes the transcription fail
+      (``...input_audio_transcription.failed``). A transcription model whose name ends in
+      ``diarize`` also sends ``...input_audio_transcription.segment`` events.
     - ``realtime``: pace output audio in real time (default ``False``: as fast as the client
       reads).
     - ``audio_chunk_ms``: milliseconds of audio per ``response.output_audio.delta`` (default 100).
@@ -124,7 +130,9 @@ class FakeRealtimeServer:
     :meth:`serve_in_memory` (in-memory streams, for ``autojump_clock``), or
     :meth:`serve_replay` to play a recording back. All give ``url``, ``api_key`` and
     :meth:`connect_stream`. The options (attributes of the same names) may be changed while it
-    runs; new connections and new responses see the change.
+    runs; new connections and new responses see the change. :attr:`rest` serves the REST
+    endpoints on the same URL (``open_rest_client(url=server.url)``); :attr:`calls` rings
+    simulated SIP calls (``await server.calls.ring(webhook_url)``).
     """
 
     def __init__(self, *, url: str, port: int | None, **options: Unpack[FakeServerOptions]) -> None:
@@ -426,6 +434,7 @@ class FakeRealtimeServer:
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
             lifetime=self.session_seconds,
+            strict=self.strict,
         )
         if preset is not None:
             with contextlib.suppress(ClientError):  # validated when it was accepted or minted
