@@ -11,6 +11,8 @@
     ├── ConnectionLost          the connection dropped while a request waited; the session goes on
     ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
     ├── ServerError             the server answered with an ``error`` event (.code, .message …)
+    │   └── HTTPStatusError     …or a REST request with an HTTP error status (.status_code)
+    ├── WebhookVerificationError  a webhook's signature, timestamp or headers do not verify
     └── ProtocolError           the protocol was broken (abstract)
         ├── LocalProtocolError  …by the caller: an illegal request in the current state
         └── RemoteProtocolError …by the server: a frame that cannot be decoded (.raw)
@@ -36,8 +38,10 @@ __all__ = [
     "RealtimeError",
     "RemoteProtocolError",
     "RequestTimeout",
+    "HTTPStatusError",
     "ServerError",
     "SessionClosed",
+    "WebhookVerificationError",
 ]
 
 
@@ -112,6 +116,27 @@ class ServerError(RealtimeError):
         self.event_id = detail.event_id if isinstance(detail.event_id, str) else None
         where = f" (param {self.param})" if self.param else ""
         super().__init__(f"{self.type}/{self.code}: {self.message}{where}")
+
+
+class HTTPStatusError(ServerError):
+    """A REST request (client secrets, calls) was answered with an HTTP error status.
+
+    ``status_code`` and ``headers`` are the response's; the rest is the API's ``error`` body
+    (with any credential the client sent blanked out).
+    """
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], detail: ErrorDetail) -> None:
+        self.status_code = status_code
+        self.headers = dict(headers)
+        super().__init__(detail)
+        self.args = (f"HTTP {status_code}: {self.args[0]}",)
+
+
+class WebhookVerificationError(RealtimeError, ValueError):
+    """A webhook did not verify: a bad or missing signature, a stale timestamp, bad headers.
+
+    Answer such a request with HTTP 400 and do not act on it.
+    """
 
 
 class ProtocolError(RealtimeError):

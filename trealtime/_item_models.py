@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
+from ._safe_repr import safe_repr
 
 __all__ = [
     "ContentPart",
@@ -112,7 +113,7 @@ class UnknownContentPart:
     """A content part type this version does not know."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 ContentPart = InputText | InputAudio | InputImage | OutputText | OutputAudio | UnknownContentPart
@@ -185,7 +186,7 @@ class McpToolInfo:
     """One tool listed by an MCP server."""
 
     name: str
-    input_schema: Any
+    input_schema: Any = attrs.field(repr=safe_repr)
     description: str | NotGiven | None = NOT_GIVEN
     annotations: Any = NOT_GIVEN
 
@@ -250,7 +251,7 @@ class UnknownItem:
     """An item type this version does not know."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
     @property
     def id(self) -> str | NotGiven:

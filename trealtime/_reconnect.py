@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Protocol
 
 import attrs
 
@@ -27,7 +28,7 @@ from ._item_models import (
     OutputText,
 )
 
-__all__ = ["ReconnectPolicy", "replay_items"]
+__all__ = ["Backoff", "ReconnectPolicy", "backoff_delay", "replay_items"]
 
 TRANSIENT_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015})
 FATAL_ERROR_CODES = frozenset(
@@ -35,13 +36,33 @@ FATAL_ERROR_CODES = frozenset(
 )
 
 
+class Backoff(Protocol):
+    """The knobs of an exponential backoff with jitter."""
+
+    @property
+    def initial_delay(self) -> float: ...
+    @property
+    def max_delay(self) -> float: ...
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+
+
+def backoff_delay(policy: Backoff, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt ``attempt`` (1-based) under ``policy``."""
+    base = min(policy.max_delay, policy.initial_delay * policy.multiplier ** (attempt - 1))
+    spread = (rng or random).uniform(1 - policy.jitter, 1 + policy.jitter)
+    return max(0.0, base * spread)
+
+
 @attrs.frozen(kw_only=True)
 class ReconnectPolicy:
     """Reconnect with exponential backoff and jitter, replaying the session's state.
 
-    The attempt budget is reset only once a new connection has been configured and has then
-    delivered a server event that is not an error, so that a server that accepts and then
-    closes cannot make the client loop for ever.
+    The attempts are given back only once a connection was useful (a response completed on
+    it, or it stayed up ``useful_after`` seconds), and no more than ``max_connects_per_minute``
+    connections are opened in any minute, so that no server can make the client loop for ever.
     """
 
     max_attempts: int = 5
@@ -54,13 +75,15 @@ class ReconnectPolicy:
     """Open a fresh session this many seconds before ``expires_at`` (at a turn boundary);
     ``None`` lets the session run into the server's limit."""
     reanchor_note: str | None = None
+    useful_after: float = 30.0
+    """Seconds a connection must stay up to count as useful when no response completed on it."""
+    max_connects_per_minute: int = 10
+    """Connections (reconnects and renewals) opened in any 60 s at most; more wait their turn."""
     """A system message added after the replayed conversation, e.g. to restate the persona."""
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based)."""
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-        return max(0.0, base * spread)
+        return backoff_delay(self, attempt, rng)
 
     def should_retry_close(self, code: int) -> bool:
         """Whether a connection that ended with WebSocket close ``code`` is worth retrying."""

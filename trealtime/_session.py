@@ -12,8 +12,9 @@ writer of data frames, fed by the outbound channel. A keepalive task pings when 
 channels are bounded and outlive a connection, so that with a reconnect policy nothing queued
 is lost: a new connection is configured, the conversation replayed, and the queue drained.
 
-When the caller stops reading, the receive task waits once ``inbound_buffer`` events are
-queued and the socket is not read until the caller catches up (the server's frames wait in the
+When the caller stops reading, the receive task waits once ``inbound_buffer`` events, or
+``inbound_buffer_bytes`` of frames (at their wire size), are queued, and the socket is not
+read until the caller catches up (the server's frames wait in the
 kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import ssl
@@ -57,7 +59,9 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
+    ConfigurationError,
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
@@ -69,7 +73,7 @@ from ._errors import (
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
-from ._inbox import Inbox
+from ._inbound_queue import InboundQueue
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -79,15 +83,20 @@ from ._item_models import (
     UnknownItem,
 )
 from ._link import CloseReason, Keepalive, Link
+from ._log_limit import LimitedWarnings
 from ._metrics import MetricsTracker, format_metrics
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._playback import PlaybackTracker, Truncation
 from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
+from ._reconnect_budget import ReconnectBudget
 from ._recording import Recorder
+from ._redaction import redact_error, secrets_of_headers
+from ._renewal import renewal_delay
 from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
 from ._responses import ResponseRequest, ResponseSequencer
+from ._restart import RestartRequest
 from ._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
@@ -98,6 +107,7 @@ from ._server_events import (
     Error,
     InputAudioBufferCleared,
     InputAudioBufferCommitted,
+    InputAudioBufferDtmfEventReceived,
     InputAudioBufferSpeechStarted,
     InputAudioBufferSpeechStopped,
     InvalidServerEvent,
@@ -114,15 +124,17 @@ from ._server_events import (
 )
 from ._session_events import Reconnected, Reconnecting
 from ._session_models import (
+    AUDIO_BYTES_PER_MS,
     AudioConfig,
     AudioInput,
     AudioOutput,
     SessionProperties,
     Tool,
     ToolChoice,
+    TranscriptionSessionProperties,
 )
 from ._session_models import Session as SessionConfig
-from ._settings import RealtimeSettings, session_update_for
+from ._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._state import Conversation, SessionState
 from ._tool_runner import ToolCallRunner
 from ._tools import ToolRegistry, ToolSpec
@@ -156,12 +168,16 @@ class SessionStatistics:
     """Frames of a type this version does not know (delivered as ``UnknownServerEvent``)."""
     inbound_queued: int
     """Events decoded but not yet read by the caller."""
+    inbound_queued_bytes: int
+    """The wire size of those events (bounded by ``inbound_buffer_bytes``)."""
     outbound_queued: int
     """Frames waiting for the send task."""
     unsent_events: int
     """Frames that were queued when the session ended and so never went out."""
     pending_requests: int
     reconnects: int
+    failed_reactions: int
+    """Server events some behaviour could not follow (each logged; the session went on)."""
     responses_completed: int
     responses_cancelled: int
     responses_failed: int
@@ -189,6 +205,7 @@ class _Counters:
     invalid_events: int = 0
     unknown_events: int = 0
     reconnects: int = 0
+    failed_reactions: int = 0
 
 
 def _decoded_size(b64: str) -> int:
@@ -205,6 +222,10 @@ class _LinkState:
     configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
+    renewal_planned: bool = False
+    configured_at: float | None = None
+    setup_requests: list[PendingRequest] = attrs.Factory(list)
+    restart: RestartRequest | None = None
 
 
 class Session:
@@ -225,6 +246,7 @@ class Session:
         max_message_size: int,
         inbound_buffer: int,
         outbound_buffer: int,
+        inbound_buffer_bytes: int = 16 * 2**20,
         connect_timeout: float,
         close_timeout: float,
         request_timeout: float,
@@ -247,6 +269,8 @@ class Session:
         self._recorder = recorder
         self._credentials = credentials
         self._settings = settings
+        self._ignored_settings = IgnoredSettingsLog()
+        self._ignored_settings.check(settings)
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
@@ -261,8 +285,11 @@ class Session:
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
-        self._inbound_send, inbound_receive = trio.open_memory_channel[ServerEvent](inbound_buffer)
-        self._inbound = Inbox(inbound_receive)
+        self._warnings = LimitedWarnings(logger)
+        self._secrets: set[str] = set(credentials.secrets())
+        if recorder is not None:
+            recorder.secrets = self._secrets  # the same set: tokens join it as they come
+        self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
@@ -274,6 +301,7 @@ class Session:
         self._closed_by_client = False
         self._speaking = False
         self._transcripts: dict[str, str] = {}
+        self._dtmf = DtmfListeners()
         self._sequencer = ResponseSequencer()
         self._handles: dict[str, ResponseHandle] = {}
         self._handles_by_id: dict[str, ResponseHandle] = {}
@@ -309,7 +337,7 @@ class Session:
 
     async def __anext__(self) -> ServerEvent:
         try:
-            return await self._inbound.receive()
+            return await self._inbound.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
@@ -328,6 +356,12 @@ class Session:
     def properties(self) -> SessionConfig | NotGiven:
         """The session properties as the server last confirmed them."""
         return self._state.session
+
+    @property
+    def transcription_only(self) -> bool:
+        """Whether this is a transcription session (``session.type: "transcription"``): audio
+        in, transcripts out, no responses."""
+        return isinstance(self._settings.session_properties, TranscriptionSessionProperties)
 
     @property
     def settings(self) -> RealtimeSettings:
@@ -379,6 +413,13 @@ class Session:
         """Whether the session has ended (either side)."""
         return self._close_reason is not None
 
+    def dtmf(self) -> DtmfKeys:
+        """The keys the caller presses on a SIP call from now on: ``async for press in ...``.
+
+        See :class:`DtmfKeys`; the events also stay in the session's own event stream.
+        """
+        return self._dtmf.listen()
+
     def input_transcript(self, item_id: str) -> str:
         """The transcript of a user audio item so far (deltas, then the final text)."""
         return self._transcripts.get(item_id, "")
@@ -394,11 +435,13 @@ class Session:
             bytes_sent=c.bytes_sent,
             invalid_events=c.invalid_events,
             unknown_events=c.unknown_events,
-            inbound_queued=self._inbound_send.statistics().current_buffer_used,
+            inbound_queued=self._inbound.queued,
+            inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
             unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
             reconnects=c.reconnects,
+            failed_reactions=c.failed_reactions,
             responses_completed=self._metrics.responses_completed,
             responses_cancelled=self._metrics.responses_cancelled,
             responses_failed=self._metrics.responses_failed,
@@ -459,6 +502,8 @@ class Session:
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
         """A typed user turn: add a user text message and ask for a response (unless
         ``respond=False``, which only adds the message); returns the confirmed item."""
+        if respond:
+            self._check_responses()
         item = await self.create_item(MessageItem.user_text(text))
         if respond:
             await self.create_response()
@@ -557,6 +602,7 @@ class Session:
         given = {name: value for name, value in overrides.items() if is_given(value)}
         response = attrs.evolve(params or ResponseParams(), **given) if params or given else None
         self._check_open()
+        self._check_responses()
         request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
         handle = ResponseHandle(request, self._inbound_buffer)
         self._handles[request.tag] = handle
@@ -583,12 +629,18 @@ class Session:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""
         await self.send(OutputAudioBufferClear(event_id=self._next_event_id()))
 
-    async def update_settings(self, delta: RealtimeSettings) -> dict[str, Any]:
-        """Apply a settings delta, send the minimal ``session.update`` and wait for the server.
+    async def update_settings(self, delta: RealtimeSettings | Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a settings delta, send what it changed in a ``session.update``, await the reply.
 
-        Returns ``{field: old value}`` for what changed. If the server rejects the update,
-        :class:`ServerError` is raised and the settings stay as they were.
+        What the delta leaves out (at any depth) keeps its value; ``None`` clears a field where
+        the API gives ``null`` a meaning. A plain mapping goes through
+        :meth:`RealtimeSettings.from_mapping`. Returns ``{field: old value}`` for what changed.
+        If the server rejects the update, :class:`ServerError` is raised and the settings stay
+        as they were.
         """
+        if not isinstance(delta, RealtimeSettings):
+            delta = RealtimeSettings.from_mapping(delta)
+        self._ignored_settings.check(delta)
         updated = self._settings.copy()
         changed = updated.apply_update(delta)
         update = session_update_for(
@@ -598,6 +650,27 @@ class Session:
             await self._request(SessionUpdate(session=update), "session.update", None)
         self._settings = updated
         return changed
+
+    async def restart(self, *, keep_conversation: bool = True) -> None:
+        """Replace the server session with a fresh one, on a new connection.
+
+        For a wedged session, or to start afresh: ``keep_conversation=True`` replays the
+        conversation mirror onto the new session as a reconnect does; ``False`` starts it empty
+        (and empties the mirror). The settings are sent again either way. Requests waiting on
+        the old connection fail with :class:`ConnectionLost`. Returns once the new session is
+        configured (a :class:`~trealtime.events.Reconnected` with ``renewal=True`` marks it in
+        the stream); if it cannot be opened, raises why, and the session closes unless a
+        ``ReconnectPolicy`` carries on retrying. Concurrent calls share one restart.
+        """
+        self._check_open()
+        state = self._link
+        assert state is not None
+        if state.restart is None:
+            state.restart = RestartRequest(keep_conversation)
+            await state.link.aclose(
+                self._close_timeout, CloseReason(1000, "restarting the session")
+            )
+        await state.restart.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -701,6 +774,9 @@ class Session:
         request = PendingRequest(kind, key, event.event_id, done.set)
         self._waiters[request] = done
         self._requests.add(request)
+        state = self._link
+        if link is not None and state is not None and state.link is link:
+            state.setup_requests.append(request)  # failed at once if the link ends in setup
         try:
             if link is None:
                 await self.send(event)
@@ -711,12 +787,13 @@ class Session:
             raise
         return request
 
-    async def _wait(self, request: PendingRequest) -> ServerEvent:
+    async def _wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
         """Wait for ``request``'s reply; several callers may share one request."""
         done = self._waiters[request]
         request.waiters += 1
+        timeout = self._request_timeout if within is None else within
         try:
-            with trio.move_on_after(self._request_timeout):
+            with trio.move_on_after(timeout):
                 await done.wait()
         finally:
             request.waiters -= 1
@@ -724,8 +801,7 @@ class Session:
                 self._forget_request(request)  # the last one out: nobody wants the reply
         if not request.done:
             raise RequestTimeout(
-                f"no reply to {request.kind} within {self._request_timeout} s"
-                f" (event_id {request.event_id})"
+                f"no reply to {request.kind} within {timeout} s (event_id {request.event_id})"
             )
         if request.error is not None:
             raise request.error
@@ -783,12 +859,23 @@ class Session:
         if not isinstance(pending.error, ServerError):
             return  # created: handled with the response.created event
         busy = pending.error.code == "conversation_already_has_active_response"
+        if busy and request.matched_by_order and request.response_id is not None:
+            # The response taken for ours by order was the server's own (VAD).
+            handle = self._handles_by_id.pop(request.response_id, None)
+            if handle is not None:
+                handle._on_uncreated()
         requeued, to_send = self._sequencer.on_rejected(request, busy=busy)
         if not requeued:
             handle = self._handles.pop(request.tag, None)
             if handle is not None:
                 handle._fail(pending.error)
         self._spawn_sends(to_send)
+
+    def _settle_response_create(self, request: ResponseRequest) -> None:
+        """Its response exists: no reply to the ``response.create`` is awaited any more."""
+        pending = self._requests.find("response.create", request.tag)
+        if pending is not None:
+            self._requests.discard(pending)
 
     def _spawn_sends(self, requests: list[ResponseRequest]) -> None:
         if requests and self._nursery is not None:
@@ -811,6 +898,8 @@ class Session:
 
     def _with_tools(self) -> SessionProperties:
         properties = self._session_properties(self._settings)
+        if not isinstance(properties, SessionProperties):
+            raise ConfigurationError("a transcription session has no tools")
         tools: list[Tool] = [
             tool
             for tool in (properties.tools if is_given(properties.tools) else [])
@@ -859,26 +948,61 @@ class Session:
         counters.bytes_received += len(message)
         now = trio.current_time()
         if self._recorder is not None:
-            self._recorder.frame(now - self._started, "in", message)
+            try:
+                self._recorder.frame(now - self._started, "in", message)
+            except Exception as exc:  # a recording must never cost the session
+                self._warn_reaction("recording", "a frame", exc)
         if isinstance(message, str):
             event = decode_server_event(message)
         else:
             event = InvalidServerEvent(
                 type="", raw=message, error="binary frame: the Realtime API sends only text"
             )
+        try:
+            await self._follow(link, event, now)
+        except Exception as exc:
+            # One behaviour failing on an odd event must not end the session: the event is
+            # still delivered, and the state follows the next ones.
+            self._warn_reaction("following", event.type or "an event", exc)
+        try:
+            # The link checkpoints on every read; a frame need not cost a switch of its own.
+            self._inbound.put_nowait(event, len(message))
+        except trio.WouldBlock:
+            await self._deliver(event, len(message))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # nobody reads any more: the state and the requests still follow the stream
+
+    def _server_error(self, detail: Any) -> Exception:
+        """The exception for an ``error`` event, without any secret the server echoed."""
+        return redact_error(ServerError(detail), self._secrets)
+
+    def _warn_reaction(self, doing: str, what: str, exc: Exception) -> None:
+        self._counters.failed_reactions += 1
+        self._warnings.warning(
+            "%s %s failed (%s: %s); the session goes on", doing, what, type(exc).__name__, exc
+        )
+
+    async def _follow(self, link: Link, event: ServerEvent, now: float) -> None:
+        """Update the mirror, the requests and the behaviours that react to ``event``."""
+        counters = self._counters
         link_state = self._link
         if isinstance(event, InvalidServerEvent):
             counters.invalid_events += 1
-            logger.warning("undecodable server frame: %s", event.error)
+            self._warnings.warning("undecodable server frame: %s", event.error)
         elif isinstance(event, UnknownServerEvent):
             counters.unknown_events += 1
         elif isinstance(event, Error):
             if link_state is not None:
                 link_state.last_error = event
-        elif link_state is not None and link_state.configured:
-            link.healthy = True
+        elif (
+            isinstance(event, ResponseDone)
+            and event.response.status == "completed"
+            and link_state is not None
+            and link_state.configured
+        ):
+            link.healthy = True  # useful: a response ran to its end on this connection
         self._state.apply(event)
-        self._requests.on_server_event(event, ServerError)
+        self._requests.on_server_event(event, self._server_error)
         if isinstance(event, SessionCreated) and link_state is not None:
             link_state.session_created = True
             link.created.set()
@@ -890,13 +1014,6 @@ class Session:
         else:
             self._react(event, now)
         self._route_to_handle(event)
-        try:
-            # The link checkpoints on every read; a frame need not cost a switch of its own.
-            self._inbound_send.send_nowait(event)
-        except trio.WouldBlock:
-            await self._deliver(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # nobody reads any more: the state and the requests still follow the stream
 
     def _react(self, event: ServerEvent, now: float) -> None:
         """Follow a server event that needs no I/O in reply."""
@@ -912,6 +1029,8 @@ class Session:
                 self._metrics.on_output_text(event.response_id, now)
             case ResponseCreated(response=response):
                 request = self._sequencer.on_created(response)
+                if request is not None and not request.matched_by_order:
+                    self._settle_response_create(request)
                 if is_given(response.id):
                     tag = request.tag if request is not None else None
                     self._metrics.on_response_created(response.id, now, tag=tag)
@@ -940,6 +1059,8 @@ class Session:
                     self._transcripts = {k: v for k, v in self._transcripts.items() if k in mirror}
             case SessionCreated(session=config) | SessionUpdated(session=config):
                 self._follow_config(config)
+            case InputAudioBufferDtmfEventReceived():
+                self._dtmf.publish(event)
 
     async def _on_response_done(self, event: ResponseDone, now: float) -> None:
         response = event.response
@@ -953,6 +1074,7 @@ class Session:
             self._tools.on_response_done(response.id)
             handle = self._handles_by_id.pop(response.id, None)
         if request is not None:
+            self._settle_response_create(request)
             handle = self._handles.pop(request.tag, None) or handle
         if handle is not None:
             handle._on_event(event)
@@ -994,7 +1116,7 @@ class Session:
         )
 
     def _follow_config(self, config: SessionConfig) -> None:
-        if not isinstance(config, SessionProperties) or not isinstance(config.audio, AudioConfig):
+        if not isinstance(config.audio, AudioConfig):
             return
         output = config.audio.output
         if isinstance(output, AudioOutput) and is_given(output.format):
@@ -1005,6 +1127,14 @@ class Session:
                 self._audio.set_manual_turns(audio_input.turn_detection is None)
             input_format = audio_input.format
             if is_given(input_format) and input_format.resolved_type != self._audio.input_format:
+                if input_format.resolved_type not in AUDIO_BYTES_PER_MS:
+                    self._warnings.warning(
+                        "the server set input audio format %r, which this client cannot make;"
+                        " append_audio keeps sending %r",
+                        input_format.resolved_type,
+                        self._audio.input_format,
+                    )
+                    return
                 self._audio = AudioInputPipeline(
                     input_format.resolved_type,
                     chunk_ms=self._audio.chunk_ms,
@@ -1023,9 +1153,9 @@ class Session:
         if handle is not None:
             handle._on_event(event)
 
-    async def _deliver(self, event: ServerEvent) -> None:
+    async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound_send.send(event)
+            await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -1035,6 +1165,13 @@ class Session:
         if self._close_reason is not None:
             self._raise_closed()
 
+    def _check_responses(self) -> None:
+        if self.transcription_only:
+            raise LocalProtocolError(
+                "a transcription session has no responses: read its input_audio_transcription"
+                " events (or session.input_transcript(item_id)) instead"
+            )
+
     def _raise_closed(self) -> NoReturn:
         if self._closed_by_client:
             raise trio.ClosedResourceError("the session was closed by its owner")
@@ -1042,9 +1179,9 @@ class Session:
         raise SessionClosed(reason.code, reason.reason)
 
     @staticmethod
-    def _session_properties(settings: RealtimeSettings) -> SessionProperties:
+    def _session_properties(settings: RealtimeSettings) -> SessionConfig:
         properties = settings.session_properties
-        if is_given(properties):
+        if not isinstance(properties, NotGiven):
             return properties
         instructions = settings.system_instruction
         return SessionProperties(
@@ -1075,6 +1212,7 @@ class Session:
         assert self._nursery is not None
         endpoint = self._endpoint
         headers = await self._credentials.headers(endpoint.azure)
+        self._secrets |= secrets_of_headers(headers)
         link = Link(
             endpoint=endpoint,
             headers=headers + list(self._extra_headers.items()),
@@ -1090,6 +1228,7 @@ class Session:
         self._resend = None
         state = _LinkState(link)
         self._link = state
+        self._nursery.start_soon(self._fail_setup_when_lost, state)
         logger.debug("connecting to %s", endpoint.url)
         try:
             # connect_timeout bounds the connection and its settings; a replay that is making
@@ -1099,29 +1238,47 @@ class Session:
                 await link.created.wait()
                 if not state.session_created:
                     if state.last_error is not None:
-                        raise ServerError(state.last_error.error)
+                        raise self._server_error(state.last_error.error)
                     reason = link.close_reason or CloseReason(1006, None)
                     raise ConnectError(
                         "the server closed the connection before session.created"
                         f" (code {reason.code}, {reason.reason!r})",
                         close_code=reason.code,
                     )
-                update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
-                await self._request(
-                    SessionUpdate(session=update or SessionProperties()),
+                properties = self._session_properties(self._settings)
+                update = session_update_for(NOT_GIVEN, properties)
+                request = await self._start_request(
+                    SessionUpdate(session=update or type(properties)()),
                     "session.update",
                     None,
                     link=link,
                 )
+                await self._wait(request, within=self._connect_timeout)  # fail_after bounds it
             replayed = await self._replay(link) if replay else 0
         except BaseException:
             self._resend = link.resend
             link.abort(CloseReason(1006, "setup failed"))
             raise
         state.configured = True
+        state.configured_at = trio.current_time()
         link.open_gate()
         logger.debug("session ready: %s", endpoint.url)
         return link, replayed
+
+    async def _fail_setup_when_lost(self, state: _LinkState) -> None:
+        """A connection that ends during setup fails its setup requests at once, with its code."""
+        await state.link.ended.wait()
+        if state.configured:
+            return
+        reason = state.link.close_reason or CloseReason(1006, None)
+        error = ConnectError(
+            f"the connection closed during setup (code {reason.code}, {reason.reason!r})",
+            close_code=reason.code,
+        )
+        for request in state.setup_requests:
+            if not request.done:
+                self._requests.discard(request)
+                request.finish(error=error)
 
     async def _replay(self, link: Link) -> int:
         """Re-create the conversation on a new connection; returns how many items."""
@@ -1153,22 +1310,30 @@ class Session:
         return len(requests)
 
     def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
+        """Plan one renewal per connection (a repeated ``session.created`` changes nothing)."""
         policy = self._reconnect
         expires_at = getattr(event.session, "expires_at", NOT_GIVEN)
         if policy is None or policy.renew_before_expiry is None or not is_given(expires_at):
             return
-        if self._nursery is None:
+        if self._nursery is None or state.renewal_planned:
             return
-        delay = max(0.0, expires_at - time.time() - policy.renew_before_expiry)
+        delay = renewal_delay(expires_at - time.time(), policy.renew_before_expiry)
+        if delay is None:
+            logger.warning("the session's expires_at is already past: is the clock right?")
+            return
+        state.renewal_planned = True
         self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
 
     async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
         """Replace a session about to expire, at a turn boundary, so a long call goes on."""
-        await trio.sleep_until(deadline)
-        while self.response_active or self._speaking or self._tools.statistics().running:
+        with trio.move_on_at(deadline):
+            await state.link.ended.wait()  # a connection that ends needs no renewal
+        busy = self.response_active or self._speaking or self._tools.statistics().running
+        while busy or not state.configured:  # never during setup, nor mid-turn
             if state.link.ended.is_set():
                 return
             await trio.sleep(0.1)
+            busy = self.response_active or self._speaking or self._tools.statistics().running
         if state.link.ended.is_set() or self._closed_by_client:
             return
         logger.info("renewing the session before it expires")
@@ -1179,9 +1344,9 @@ class Session:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the first connection, then (with a policy) replace lost ones."""
-        link, _ = await self._establish(replay=False)
+        link = await self._connect_first()
         task_status.started()
-        attempt = 0
+        budget = ReconnectBudget(self._reconnect) if self._reconnect is not None else None
         while True:
             await link.ended.wait()
             self._record_link(link)
@@ -1191,16 +1356,85 @@ class Session:
             assert state is not None
             reason = link.close_reason or CloseReason(1006, None)
             self._resend = link.resend
-            if link.healthy:
-                attempt = 0
-            if not self._should_reconnect(state, reason):
+            if state.restart is not None:
+                new_link = await self._restarted(state.restart, reason, budget)
+                if new_link is None:
+                    return
+                if budget is not None:
+                    budget.connection_ended(useful=True)  # the caller asked: no attempt spent
+                link = new_link
+                continue
+            if budget is None or not self._should_reconnect(state, reason):
                 self._finish(reason)
                 return
+            configured_at = state.configured_at
+            budget.connection_ended(
+                useful=link.healthy
+                or (
+                    configured_at is not None
+                    and trio.current_time() - configured_at >= budget.policy.useful_after
+                )
+            )
             self._on_connection_lost(reason)
-            new_link, attempt = await self._reconnect_loop(reason, attempt, renewal=state.renewing)
+            new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
             if new_link is None:
                 return
             link = new_link
+
+    async def _restarted(
+        self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
+    ) -> Link | None:
+        """The connection was closed by :meth:`restart`: open a fresh server session."""
+        self._on_connection_lost(reason)
+        if not restart.keep_conversation:
+            self._state.conversation = Conversation(max_items=self._state.conversation.max_items)
+            self._transcripts.clear()
+        started = trio.current_time()
+        try:
+            link, replayed = await self._establish(replay=restart.keep_conversation)
+        except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+            error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+            restart.settle(error)
+            logger.warning("restart failed: %s", error)
+            if budget is None or not budget.policy.should_retry_error(error):
+                self._finish(CloseReason(reason.code, f"restart failed: {error}"))
+                return None
+            return await self._reconnect_loop(reason, budget, renewal=False)
+        restart.settle()
+        await self._deliver(
+            Reconnected(
+                attempt=0,
+                downtime=trio.current_time() - started,
+                replayed_items=replayed,
+                renewal=True,
+            )
+        )
+        return link
+
+    async def _connect_first(self) -> Link:
+        """The first connection; with a policy, transient failures are retried like later ones
+        (fatal ones, a rejected key or no quota, raise at once)."""
+        policy = self._reconnect
+        attempt = 0
+        while True:
+            try:
+                link, _ = await self._establish(replay=False)
+                return link
+            except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+                error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+                attempt += 1
+                fatal = self._link.last_error if self._link is not None else None
+                if fatal is not None and is_fatal_error_code(_code(fatal)):
+                    raise self._server_error(fatal.error) from exc  # e.g. insufficient_quota
+                if policy is None or attempt > policy.max_attempts:
+                    raise
+                if not policy.should_retry_error(error):
+                    raise
+            delay = policy.delay(attempt)
+            logger.warning(
+                "connect attempt %s failed: %s; retrying in %.2f s", attempt, error, delay
+            )
+            await trio.sleep(delay)
 
     def _should_reconnect(self, state: _LinkState, reason: CloseReason) -> bool:
         policy = self._reconnect
@@ -1216,24 +1450,28 @@ class Session:
         return policy.should_retry_close(reason.code)
 
     async def _reconnect_loop(
-        self, reason: CloseReason, attempt: int, *, renewal: bool
-    ) -> tuple[Link | None, int]:
-        policy = self._reconnect
-        assert policy is not None
+        self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
+    ) -> Link | None:
+        policy = budget.policy
         lost_at = trio.current_time()
+        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
+            delay = 0.0
             if not renewal:
                 attempt += 1
-                if attempt > policy.max_attempts:
+                backoff = budget.spend()
+                if backoff is None:
                     self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
-                    return None, attempt
-                delay = policy.delay(attempt)
+                    return None
+                delay = backoff
+            delay = budget.pace(trio.current_time(), delay)
+            if not renewal:
                 await self._deliver(
                     Reconnecting(
                         attempt=attempt, delay=delay, code=reason.code, reason=reason.reason or ""
                     )
                 )
-                await trio.sleep(delay)
+            await trio.sleep(delay)
             try:
                 link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
@@ -1256,12 +1494,13 @@ class Session:
                         renewal=renewal,
                     )
                 )
-                return link, attempt
+                return link
             logger.warning("reconnect attempt %s failed: %s", attempt, error)
             self._on_connection_lost(reason)
             if not policy.should_retry_error(error):
-                self._finish(CloseReason(reason.code, f"reconnect failed: {error}"))
-                return None, attempt
+                code = error.close_code if isinstance(error, ConnectError) else None
+                self._finish(CloseReason(code or reason.code, f"reconnect failed: {error}"))
+                return None
             renewal = False
 
     def _on_connection_lost(self, reason: CloseReason) -> None:
@@ -1292,7 +1531,8 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
-        self._inbound_send.close()
+        self._inbound.close()
+        self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
@@ -1312,11 +1552,20 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
-        self._inbound_send.close()
+        self._inbound.close()
+        self._dtmf.close()
         if self._recorder is not None:
             if state is not None:
                 self._record_link(state.link)
             self._recorder.finish()
+
+
+_ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
+"""How a connection attempt fails (besides taking too long)."""
+
+
+def _code(error: Error) -> str | None:
+    return error.error.code if isinstance(error.error.code, str) else None
 
 
 def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
@@ -1338,11 +1587,13 @@ async def open_session(
     token_provider: TokenProvider | None = None,
     extra_headers: Mapping[str, str] | None = None,
     extra_query: Mapping[str, str] | None = None,
+    call_id: str | None = None,
     connect_timeout: float = 10.0,
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
     inbound_buffer: int = 256,
+    inbound_buffer_bytes: int = 16 * 2**20,
     outbound_buffer: int = 64,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
@@ -1366,12 +1617,17 @@ async def open_session(
     """Connect, configure the session, and yield a :class:`Session`; close it on exit.
 
     The model (``settings.model``, default ``gpt-realtime``; an Azure deployment name on Azure)
-    goes in the URL's ``model`` query parameter. Credentials: ``api_key`` (default: the
-    ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure, sent as the
-    ``api-key`` header) or ``token_provider``, an async callable whose token is fetched on every
-    connect (e.g. Entra ID). The session is yielded only after ``session.created`` and the
-    ``session.updated`` that confirms ``settings``; an ``error`` in reply raises
-    :class:`ServerError`. All of that must happen within ``connect_timeout``
+    goes in the URL's ``model`` query parameter; ``call_id`` instead attaches this session to a
+    live SIP or WebRTC call (a sideband session: the call's own model, no ``model`` parameter),
+    once the call is accepted (:meth:`RestClient.accept_call`). With
+    ``TranscriptionSessionProperties`` as the settings' session properties, a transcription
+    session opens instead (``intent=transcription``, no model; the transcription model is
+    ``audio.input.transcription.model``). Credentials: ``api_key``
+    (default: the ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure,
+    sent as the ``api-key`` header) or ``token_provider``, an async callable whose token is
+    fetched on every connect (e.g. Entra ID). The session is yielded only after
+    ``session.created`` and the ``session.updated`` that confirms ``settings``; an ``error`` in
+    reply raises :class:`ServerError`. All of that must happen within ``connect_timeout``
     (:class:`ConnectTimeout` otherwise).
 
     Leaving the block closes the socket within ``close_timeout``, whether the server answers
@@ -1382,11 +1638,18 @@ async def open_session(
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
     elided unless ``record_audio``; credentials never written). The conversation mirror keeps
     the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all.
+    flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
+    bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
+    size; one event always fits): beyond either, the socket is not read until the caller
+    catches up.
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
-    model = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    model: str | None = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    if isinstance(store.session_properties, TranscriptionSessionProperties):
+        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
+    if call_id is not None:
+        extra_query = {**(extra_query or {}), "call_id": call_id}
     endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
     if connect_stream is None:
         endpoint.check_transport_security(allow_insecure)
@@ -1403,6 +1666,7 @@ async def open_session(
         connect_stream=connect_stream,
         max_message_size=max_message_size,
         inbound_buffer=inbound_buffer,
+        inbound_buffer_bytes=inbound_buffer_bytes,
         outbound_buffer=outbound_buffer,
         connect_timeout=connect_timeout,
         close_timeout=close_timeout,
@@ -1432,7 +1696,8 @@ async def open_session(
             session._nursery = nursery
             try:
                 try:
-                    with trio.fail_after(connect_timeout):
+                    # With a policy, each attempt has its own connect_timeout.
+                    with trio.fail_after(connect_timeout if reconnect is None else math.inf):
                         await nursery.start(session._supervise)
                 except trio.TooSlowError:
                     raise ConnectTimeout(

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
+from ._safe_repr import safe_repr
+from ._typecheck import checked_init
 
 __all__ = [
     "AUDIO_BYTES_PER_MS",
@@ -136,7 +138,7 @@ class UnknownTurnDetection:
     """A turn-detection variant this version does not know; ``raw`` is sent back unchanged."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 TurnDetection = ServerVad | SemanticVad | UnknownTurnDetection
@@ -209,7 +211,7 @@ class UnknownTool:
     """A tool type this version does not know; ``raw`` is sent back unchanged."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 Tool = FunctionTool | McpTool | UnknownTool
@@ -321,3 +323,27 @@ class TranscriptionSessionProperties:
 
 
 Session = SessionProperties | TranscriptionSessionProperties
+
+
+checked_init(
+    AudioFormat,
+    NoiseReduction,
+    InputAudioTranscription,
+    ServerVad,
+    SemanticVad,
+    AudioInput,
+    CustomVoice,
+    AudioOutput,
+    AudioConfig,
+    FunctionTool,
+    McpTool,
+    ToolChoiceFunction,
+    ToolChoiceMcp,
+    TracingConfig,
+    TokenLimits,
+    RetentionRatioTruncation,
+    Prompt,
+    Reasoning,
+    SessionProperties,
+    TranscriptionSessionProperties,
+)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from ._fake_calls import DEFAULT_WEBHOOK_SECRET, FakeCall, FakeCalls
 from ._fake_connection import FakeConnection
 from ._fake_faults import (
     LAST_CLIENT_EVENT,
@@ -40,6 +41,7 @@ from ._fake_faults import (
     Wire,
 )
 from ._fake_replay import Divergence, ReplayReport
+from ._fake_rest import ClientSecretRecord, FakeRestApi
 from ._fake_script import (
     DEFAULT_REPLY,
     DEFAULT_TRANSCRIPT,
@@ -53,6 +55,11 @@ from ._speech import silence, synthesize_speech
 from ._vad import EnergyVad
 
 __all__ = [
+    "DEFAULT_WEBHOOK_SECRET",
+    "ClientSecretRecord",
+    "FakeCall",
+    "FakeCalls",
+    "FakeRestApi",
     "DEFAULT_REPLY",
     "DEFAULT_TRANSCRIPT",
     "LAST_CLIENT_EVENT",
