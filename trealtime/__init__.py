@@ -90,3 +90,20 @@ __all__ = sorted(
         *_errors_all,
     }
 )
+
+
+def _show_public_module() -> None:
+    """Make the public classes whose tracebacks and reprs name their module (the exceptions
+    and the plain classes; attrs reprs show no module) name ``trealtime``, not ``trealtime._x``.
+
+    attrs classes keep theirs: their string annotations are resolved in that module.
+    """
+    import attrs
+
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type) and not attrs.has(obj):
+            obj.__module__ = __name__
+
+
+_show_public_module()
