@@ -213,8 +213,10 @@ def session_update_for(
 ) -> SessionProperties | None:
     """The minimal session properties that turn ``previous`` into ``new`` on the server.
 
-    ``previous`` is what the server last received (``NOT_GIVEN``: nothing yet). Returns ``None``
-    when there is nothing to send. The codec always writes ``session.type``.
+    Both are :class:`SessionProperties` (a store's ``session_properties``), not
+    :class:`RealtimeSettings`: anything else raises :class:`TypeError`. ``previous`` is what the
+    server last received (``NOT_GIVEN``: nothing yet). Returns ``None`` when there is nothing to
+    send. The codec always writes ``session.type``.
 
     - Nested objects of the same class whose fields are all optional are diffed field by
       field (``audio``, ``audio.input``, ``turn_detection``, ``tracing`` …); everything else
@@ -229,6 +231,18 @@ def session_update_for(
     - ``model`` (fixed at connect) and the read-only ``id``, ``object`` and ``expires_at`` are
       never sent.
     """
+    for name, value, allowed in (
+        ("previous", previous, (SessionProperties, NotGiven)),
+        ("new", new, SessionProperties),
+    ):
+        if not isinstance(value, allowed):
+            hint = (
+                " (pass settings.session_properties)" if isinstance(value, RealtimeSettings) else ""
+            )
+            raise TypeError(
+                f"session_update_for takes SessionProperties, got {type(value).__name__}"
+                f" for {name}{hint}"
+            )
     changes = _diff(SessionProperties, previous or SessionProperties(), new)
     for name in _NEVER_SENT:
         changes.pop(name, None)
