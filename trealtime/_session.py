@@ -423,8 +423,10 @@ class Session:
     async def append_audio(self, audio: bytes, sample_rate: int | None = None) -> None:
         """Append audio in the session's input format, re-chunked to ``audio_chunk_ms``.
 
-        PCM16 mono at another ``sample_rate`` is resampled to 24 kHz (needs the ``resample``
-        extra); G.711 passes through untouched. Dropped while audio input is paused.
+        PCM16 mono at another ``sample_rate`` (8000 to 48000 Hz) is resampled to 24 kHz (needs
+        the ``resample`` extra); G.711 passes through untouched. Dropped while audio input is
+        paused. A trailing odd byte waits for the next append (:meth:`commit_audio` refuses to
+        commit half a sample).
         """
         self._check_open()
         for chunk in self._audio.feed(audio, sample_rate):
@@ -440,9 +442,15 @@ class Session:
         Raises :class:`LocalProtocolError` without asking the server when less than the API's
         100 ms minimum is buffered.
         """
+        self._check_open()
         rest = self._audio.flush()
         if rest:
             await self.send(InputAudioBufferAppend.from_bytes(rest))
+        if self._audio.half_sample_pending:
+            raise LocalProtocolError(
+                "an odd number of PCM16 bytes was appended: the last byte is half a sample;"
+                " append its other byte before committing, or clear_audio()"
+            )
         if not self._audio.can_commit():
             raise LocalProtocolError(
                 f"only {self._audio.buffered_ms:.0f} ms of audio since the last commit;"
@@ -454,6 +462,8 @@ class Session:
 
     async def clear_audio(self) -> None:
         """Drop the buffered input audio; returns when the server confirmed."""
+        self._check_open()
+        self._audio.discard_buffered()
         await self._request(InputAudioBufferClear(), "clear", None)
 
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
