@@ -492,3 +492,22 @@ async def test_concurrent_interrupts_send_one_cancel(
     assert len(sent(server, events.ResponseCancel)) == 1
     assert len(sent(server, events.ConversationItemTruncate)) == 1
     assert "response_cancel_not_active" not in server_errors(log)
+
+
+async def test_interrupt_names_the_requested_response_it_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The response had been requested but not yet created when interrupt() was called: the
+    # Interruption still says which response it cancelled.
+    async with (
+        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        agent(server, MANUAL) as (session, _),
+    ):
+        with trio.fail_after(60):
+            handle = await session.create_response()
+            assert handle.id is None  # not created yet
+            interruption = await session.interrupt()
+            response = await handle.done()
+    assert response.status == "cancelled"
+    assert handle.id is not None
+    assert interruption.cancelled_response_id == handle.id

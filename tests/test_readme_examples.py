@@ -4,6 +4,8 @@ Blocks that need an API key get the fake server's URL and key in place of the re
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -311,3 +313,46 @@ def test_readme_test_files_pass_in_a_fresh_project(pytester: pytest.Pytester) ->
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     tests = sum(snippet.code.count("\nasync def test_") for snippet in snippets)
     result.assert_outcomes(passed=tests)
+
+
+# -- the README's tables match the code ---------------------------------------------------------
+
+
+def _helper_rows() -> list[tuple[str, str]]:
+    """The rows of the README's table of sending helpers: (helper cell, returns cell)."""
+    text = README.read_text()
+    start = text.index("| helper | returns |")
+    rows = []
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        helper, returns = (cell.strip() for cell in line.strip("|").split(" | ", 1))
+        rows.append((helper, returns))
+    return rows
+
+
+def test_the_helper_table_matches_the_session() -> None:
+    """Each helper exists; a default shown (``respond=True``) is the default; a helper shown
+    returning nothing ("—", "when …") returns None, and one shown returning something does."""
+    rows = _helper_rows()
+    assert len(rows) >= 12
+    for helper_cell, returns in rows:
+        for call in re.findall(r"`(\w+)\(([^`]*)\)`", helper_cell):
+            name, arguments = call
+            method = getattr(trealtime.Session, name)
+            signature = inspect.signature(method)
+            for shown in re.findall(r"(\w+)=([^,.]+)", arguments):
+                parameter, value = shown
+                assert parameter in signature.parameters, f"{name}: no parameter {parameter}"
+                default = signature.parameters[parameter].default
+                try:
+                    literal = ast.literal_eval(value)
+                except ValueError:
+                    continue  # "...": a value of yours
+                assert default == literal, f"{name}({parameter}=...) defaults to {default!r}"
+            annotation = signature.return_annotation
+            says_nothing = returns.startswith(("—", "when"))
+            assert says_nothing == (annotation == "None"), f"{name} returns {annotation}"
+            for named in re.findall(r"`([A-Z]\w+)`", returns):
+                if hasattr(trealtime, named):
+                    assert named in str(annotation), f"{name}: {named} vs {annotation}"

@@ -11,6 +11,7 @@
     ├── ConnectionLost          the connection dropped while a request waited; the session goes on
     ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
     ├── ServerError             the server answered with an ``error`` event (.code, .message …)
+    ├── TranscriptionFailed     the server could not transcribe a user audio item (.item_id …)
     └── ProtocolError           the protocol was broken (abstract)
         ├── LocalProtocolError  …by the caller: an illegal request in the current state
         └── RemoteProtocolError …by the server: a frame that cannot be decoded (.raw)
@@ -38,6 +39,7 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "SessionClosed",
+    "TranscriptionFailed",
 ]
 
 
@@ -112,6 +114,20 @@ class ServerError(RealtimeError):
         self.event_id = detail.event_id if isinstance(detail.event_id, str) else None
         where = f" (param {self.param})" if self.param else ""
         super().__init__(f"{self.type}/{self.code}: {self.message}{where}")
+
+
+class TranscriptionFailed(RealtimeError):
+    """The server reported ``conversation.item.input_audio_transcription.failed`` for an item.
+
+    ``code`` and ``message`` are the server's (either may be ``None``).
+    """
+
+    def __init__(self, item_id: str, code: str | None, message: str | None) -> None:
+        self.item_id = item_id
+        self.code = code
+        self.message = message
+        why = ": ".join(part for part in (code, message) if part) or "no reason given"
+        super().__init__(f"the transcription of {item_id} failed ({why})")
 
 
 class ProtocolError(RealtimeError):
