@@ -27,6 +27,7 @@ from agent_helpers import (
     wire,
 )
 
+import trealtime
 from trealtime import events
 from trealtime._playback import Truncation
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
@@ -511,3 +512,17 @@ async def test_interrupt_names_the_requested_response_it_cancelled(
     assert response.status == "cancelled"
     assert handle.id is not None
     assert interruption.cancelled_response_id == handle.id
+
+
+@pytest.mark.parametrize(("content_index", "audio_end_ms"), [(0, -5), (-1, 100)])
+async def test_truncate_item_refuses_negative_positions_locally(
+    autojump_clock: trio.testing.MockClock, content_index: int, audio_end_ms: int
+) -> None:
+    async with (
+        FakeRealtimeServer.serve_in_memory() as server,
+        agent(server, MANUAL) as (session, _),
+    ):
+        with pytest.raises(trealtime.ConfigurationError, match="must be >= 0"):
+            await session.truncate_item("item_1", content_index, audio_end_ms)
+        await settle()
+    assert sent(server, events.ConversationItemTruncate) == []

@@ -58,6 +58,7 @@ from ._connect import (
     open_tcp_or_tls,
 )
 from ._errors import (
+    ConfigurationError,
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
@@ -537,7 +538,16 @@ class Session:
         await self._request(ConversationItemDelete(item_id=item_id), "delete", item_id)
 
     async def truncate_item(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed."""
+        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed.
+
+        A negative ``content_index`` or ``audio_end_ms`` raises :class:`ConfigurationError`
+        without asking the server.
+        """
+        if content_index < 0 or audio_end_ms < 0:
+            raise ConfigurationError(
+                "content_index and audio_end_ms must be >= 0,"
+                f" got {content_index} and {audio_end_ms}"
+            )
         event = ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
         )
