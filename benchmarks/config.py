@@ -25,7 +25,7 @@ class RunConfig:
 
     @classmethod
     def smoke(cls) -> RunConfig:
-        return cls(repetitions=5, sample_seconds=0.02, rounds=3, quick=True)
+        return cls(repetitions=5, sample_seconds=0.02, rounds=2, quick=True)
 
     @property
     def sample_ns(self) -> int:

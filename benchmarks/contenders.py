@@ -27,6 +27,11 @@ WEBSOCKET = "websocket"
 #: memory channel, as a session does: the floor plus the cost of the hand-off.
 HANDOFF = "handoff"
 
+#: The two transports every loopback scenario measures: TLS (``wss://``, what users run) and
+#: plain ``ws://``.
+TLS = "TLS"
+PLAIN = "plain"
+
 OPENAI_INSTALL_HINT = "install the bench extra: pip install -e '.[bench]'"
 
 

@@ -5,10 +5,12 @@
     python -m benchmarks.hotspots e2e            # one long stream, as fast as it can be read
     python -m benchmarks.hotspots load           # 100 real-time sessions, audio both ways
     python -m benchmarks.hotspots load --sessions 50 --top 40 --client floor
+    python -m benchmarks.hotspots load --transport plain   # over ws:// (default: TLS)
 
 The run is the same as in the ``e2e`` and ``latency`` scenarios (the server in its own process),
 under :mod:`cProfile`, in this process (which imports nothing else).  Printed: self time per
-package (trealtime, trio, trio-websocket, wsproto, cattrs/attrs, orjson, the socket calls, ...)
+package (trealtime, trio, trio's TLS layer, OpenSSL, trio-websocket, wsproto, cattrs/attrs,
+orjson, the socket calls, ...)
 and the top functions, in µs per received event.  cProfile inflates Python-level call costs
 (about 2x here), so read the shares, not the absolute numbers; py-spy
 (``py-spy record -o out.svg -- python -m benchmarks.hotspots e2e``) gives an unintrusive view.
@@ -26,7 +28,7 @@ from typing import Any
 import trio
 
 from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WEBSOCKET
-from benchmarks.loopback import ROOT, ServerProcess
+from benchmarks.loopback import ROOT, TRANSPORTS, ServerProcess
 from benchmarks.streaming import Fleet, run_fleet
 
 
@@ -35,6 +37,8 @@ def _group(filename: str, function: str) -> str:
     for marker, group in (
         ("/trealtime/", "trealtime"),
         ("trio_websocket/", "trio-websocket"),
+        ("/trio/_ssl.py", "trio TLS (SSLStream, Python)"),
+        ("/ssl.py", "ssl module (Python)"),
         ("/wsproto/", "wsproto"),
         ("/trio/", "trio"),
         ("/outcome/", "trio"),
@@ -48,6 +52,8 @@ def _group(filename: str, function: str) -> str:
         if marker in path:
             return group
     if filename == "~":
+        if "_ssl." in function:
+            return "OpenSSL (C, via _ssl)"
         if "orjson" in function:
             return "orjson"
         if "socket" in function or "epoll" in function or "select" in function:
@@ -82,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--client", choices=(TREALTIME, FLOOR, WEBSOCKET, HANDOFF), default=TREALTIME
     )
+    parser.add_argument("--transport", choices=TRANSPORTS, default=TRANSPORTS[0])
     parser.add_argument("--sessions", type=int, default=100, help="load: sessions (100)")
     parser.add_argument("--seconds", type=float, default=4.0, help="load: stream length (4 s)")
     parser.add_argument("--turns", type=int, default=40, help="e2e: voice turns (40)")
@@ -90,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     profiler = cProfile.Profile()
-    with ServerProcess() as server:
+    with ServerProcess() as served:
+        server = served.over(args.transport)
         if args.what == "e2e":
             from benchmarks.scenarios.e2e import runner_for
 

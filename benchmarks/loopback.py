@@ -1,8 +1,11 @@
-"""Client side of the loopback scenarios: the server process, and the three clients.
+"""Client side of the loopback scenarios: the server process, and the clients.
 
-The server (:mod:`benchmarks.server_process`) runs in a child process.  The clients, all
-connected to it over ``127.0.0.1`` and all asking for the same session configuration (no server
-VAD), are:
+The server (:mod:`benchmarks.server_process`) runs in a child process and listens twice: plain
+``ws://`` and TLS ``wss://`` (a ``trustme`` certificate; :attr:`ServerAddress.ca_file` is the
+CA every client trusts, through an :class:`ssl.SSLContext` of its own, verified as in
+production).  :meth:`Served.over` gives the address of one transport (:data:`TRANSPORTS`).
+The clients, all connected to it over ``127.0.0.1`` and all asking for the same session
+configuration (no server VAD), are:
 
 - ``trealtime``: :func:`trealtime.open_session`, iterated with ``async for``;
 - ``openai``: the ``openai`` package's ``AsyncRealtimeConnection`` (``client.realtime.connect``
@@ -19,9 +22,11 @@ the frame whose ``event_id`` is :data:`~benchmarks.fixtures.END_ID`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -35,7 +40,8 @@ import trio
 import trio_websocket
 
 from benchmarks import fixtures
-from benchmarks.contenders import FLOOR, HANDOFF, WEBSOCKET, openai_realtime
+from benchmarks.contenders import FLOOR, HANDOFF, PLAIN, TLS, WEBSOCKET, openai_realtime
+from trealtime._connect import open_tcp_or_tls
 from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,15 +60,37 @@ class ServerFailed(RuntimeError):
     """The server process could not start or died."""
 
 
+#: Both transports, TLS first (it is what users run: the API is ``wss://`` only).
+TRANSPORTS = (TLS, PLAIN)
+
+
 @dataclass(frozen=True)
 class ServerAddress:
+    """One listening port of the server process: ``ws://`` or, with ``ca_file``, ``wss://``."""
+
     url: str
     api_key: str
     pid: int
+    #: The PEM file of the CA that signed the server's certificate (TLS only).
+    ca_file: str | None = None
 
     @property
     def host(self) -> str:
         return "127.0.0.1"
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("wss://")
+
+    @property
+    def transport(self) -> str:
+        return TLS if self.tls else PLAIN
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts the server's CA (None over plain ``ws://``)."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file)
 
     @property
     def port(self) -> int:
@@ -74,20 +102,36 @@ class ServerAddress:
         return self.url.removesuffix("/realtime")
 
 
+@dataclass(frozen=True)
+class Served:
+    """The server process's two addresses (what ``with ServerProcess() as served`` gives)."""
+
+    plain: ServerAddress
+    tls: ServerAddress
+
+    def over(self, transport: str) -> ServerAddress:
+        return self.tls if transport == TLS else self.plain
+
+
+def address_dict(server: ServerAddress) -> dict[str, Any]:
+    """``server`` as a worker job argument (``ServerAddress(**data)`` rebuilds it)."""
+    return dataclasses.asdict(server)
+
+
 #: Opens a configured client connection of one kind (all the ``*_connection`` functions).
 Opener = Callable[[ServerAddress, Query], contextlib.AbstractAsyncContextManager[Any]]
 
 
 class ServerProcess:
-    """``with ServerProcess() as server:`` runs the benchmark server in a child process."""
+    """``with ServerProcess() as served:`` runs the benchmark server in a child process."""
 
     def __init__(self, cpu: int | None = None) -> None:
         self._cpu = cpu
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        self.address: ServerAddress | None = None
+        self.address: Served | None = None
 
-    def __enter__(self) -> ServerAddress:
+    def __enter__(self) -> Served:
         args = [sys.executable, "-m", "benchmarks.server_process"]
         if self._cpu is not None:
             args += ["--cpu", str(self._cpu)]
@@ -106,7 +150,9 @@ class ServerProcess:
             self._stderr.close()  # __exit__ will not run: __enter__ raised
             raise ServerFailed(f"the benchmark server did not start: {tail}")
         data = json.loads(line)
-        self.address = ServerAddress(data["url"], data["api_key"], data["pid"])
+        plain = ServerAddress(data["url"], data["api_key"], data["pid"])
+        tls = ServerAddress(data["tls_url"], data["api_key"], data["pid"], data["ca_file"])
+        self.address = Served(plain, tls)
         return self.address
 
     def __exit__(
@@ -171,6 +217,7 @@ async def trealtime_session(server: ServerAddress, query: Query) -> AsyncIterato
         api_key=server.api_key,
         settings=trealtime_settings(),
         extra_query=_query(query),
+        ssl_context=server.ssl_context(),
         connect_timeout=60.0,
         close_timeout=CLOSE_TIMEOUT,
     ) as session:
@@ -193,7 +240,7 @@ async def floor_connection(
     """A bare trio-websocket connection, configured like the others, without any decoding."""
     headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
     async with trio_websocket.open_websocket(
-        server.host, server.port, _resource(query), use_ssl=False, extra_headers=headers
+        server.host, server.port, _resource(query), use_ssl=_use_ssl(server), extra_headers=headers
     ) as ws:
         await ws.send_message(fixtures.SESSION_UPDATE_JSON)
         while '"session.updated"' not in await ws.get_message():
@@ -224,7 +271,8 @@ async def websocket_connection(
     server: ServerAddress, query: Query
 ) -> AsyncIterator[TransportFloor]:
     """A :class:`TransportFloor`, configured like the other clients."""
-    async with await trio.open_tcp_stream(server.host, server.port) as stream:
+    stream = await open_tcp_or_tls(server.host, server.port, server.tls, server.ssl_context())
+    async with stream:
         websocket = await connect_websocket(
             stream,
             host=f"{server.host}:{server.port}",
@@ -297,6 +345,11 @@ def bare_opener(client: str) -> Opener:
     return _BARE_OPENERS[client]
 
 
+def _use_ssl(server: ServerAddress) -> ssl.SSLContext | bool:
+    """trio-websocket's ``use_ssl``: the context that trusts the server's CA, or False."""
+    return server.ssl_context() or False
+
+
 def _resource(query: Query) -> str:
     return "/v1/realtime?" + "&".join(f"{k}={v}" for k, v in _query(query).items())
 
@@ -316,7 +369,7 @@ async def fetch_stats(server: ServerAddress) -> dict[str, Any]:
     resource = "/v1/realtime?bench=stats"
     headers = [(b"Authorization", f"Bearer {server.api_key}".encode())]
     async with trio_websocket.open_websocket(
-        server.host, server.port, resource, use_ssl=False, extra_headers=headers
+        server.host, server.port, resource, use_ssl=_use_ssl(server), extra_headers=headers
     ) as ws:
         while True:
             message = await ws.get_message()
@@ -340,8 +393,16 @@ async def openai_connection(server: ServerAddress, query: Query) -> AsyncIterato
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(api_key=server.api_key, websocket_base_url=server.websocket_base_url)
+    # The SDK passes these to websockets' connect(): over TLS, trust the server's CA.
+    options: dict[str, Any] = {}
+    if server.tls:
+        options["ssl"] = server.ssl_context()
     try:
-        manager = client.realtime.connect(model="gpt-realtime", extra_query=_query(query))
+        manager = client.realtime.connect(
+            model="gpt-realtime",
+            extra_query=_query(query),
+            websocket_connection_options=cast(Any, options),
+        )
         async with manager as connection:
             await connection.session.update(session=cast(Any, fixtures.SESSION_UPDATE))
             async for event in connection:

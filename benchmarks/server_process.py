@@ -4,9 +4,13 @@
 
     python -m benchmarks.server_process [--cpu N]
 
-It listens on ``127.0.0.1``, prints one JSON line ``{"url": ..., "api_key": ..., "pid": ...}`` on
-stdout when ready, and exits when its stdin closes (so it never outlives the harness).  Running
-in another process keeps the server's CPU out of the client's ``time.process_time()``.
+It listens on two ports of ``127.0.0.1``, one plain (``ws://``) and one TLS (``wss://``, a
+certificate from a throw-away ``trustme`` CA whose PEM file the clients trust), prints one JSON
+line ``{"url": ..., "tls_url": ..., "ca_file": ..., "api_key": ..., "pid": ...}`` on stdout
+when ready, and exits when its stdin closes (so it never outlives the harness).  Running in
+another process keeps the server's CPU out of the client's ``time.process_time()``.  TLS is
+served by the standard library's non-blocking ``ssl.SSLSocket`` (OpenSSL, in C), so the
+server's share of the encryption stays small and out of the clients' measurements.
 
 **Why not serve with** :class:`trealtime.testing.FakeRealtimeServer` **directly.**  It accepts
 every client used here (the ``openai`` SDK included: ``Authorization: Bearer``, path
@@ -50,8 +54,10 @@ import json
 import os
 import re
 import socket
+import ssl
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +78,8 @@ RECV_BYTES = 1 << 18
 DRAIN_BELOW = 1 << 16
 _ID = re.compile(r"((?:item|resp|conv)_[A-Za-z0-9]{21})")
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]*)"')
+#: A non-blocking socket call that must wait (for TLS: a record not yet complete, or full).
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _CLEARED = '{"type":"input_audio_buffer.cleared","event_id":"event_bench_cleared"}'
 
 
@@ -146,6 +154,8 @@ class Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        #: TLS: OpenSSL may hold decrypted bytes the kernel no longer signals, so read first.
+        self.tls = isinstance(sock, ssl.SSLSocket)
         self.out = bytearray()
         self.closed = False
         self._wake = trio.Event()
@@ -158,7 +168,7 @@ class Connection:
         if not self.out:
             try:
                 sent = self.sock.send(data)
-            except BlockingIOError:
+            except _WOULD_BLOCK:
                 sent = 0
             except OSError:
                 self.closed = True
@@ -179,7 +189,7 @@ class Connection:
             await trio.lowlevel.wait_writable(self.sock)
             try:
                 sent = self.sock.send(self.out)
-            except BlockingIOError:
+            except _WOULD_BLOCK:
                 continue
             except OSError:
                 self.closed = True
@@ -196,13 +206,31 @@ class Connection:
 
     async def recv(self) -> bytes:
         while True:
-            await trio.lowlevel.wait_readable(self.sock)
+            if not self.tls:
+                await trio.lowlevel.wait_readable(self.sock)
             try:
                 return self.sock.recv(RECV_BYTES)
-            except BlockingIOError:
-                continue
+            except ssl.SSLWantWriteError:
+                await trio.lowlevel.wait_writable(self.sock)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                if self.tls:
+                    await trio.lowlevel.wait_readable(self.sock)
             except OSError:
                 return b""
+
+
+async def tls_handshake(sock: ssl.SSLSocket) -> bool:
+    """The server side of a TLS handshake on a non-blocking socket; False if it failed."""
+    while True:
+        try:
+            sock.do_handshake()
+            return True
+        except ssl.SSLWantReadError:
+            await trio.lowlevel.wait_readable(sock)
+        except ssl.SSLWantWriteError:
+            await trio.lowlevel.wait_writable(sock)
+        except OSError:
+            return False
 
 
 @dataclass(order=True)
@@ -311,7 +339,14 @@ class Server:
 
     # -- connections ---------------------------------------------------------------------------
 
-    async def serve_connection(self, sock: socket.socket) -> None:
+    async def serve_connection(
+        self, sock: socket.socket, tls: ssl.SSLContext | None = None
+    ) -> None:
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            if not await tls_handshake(sock):
+                sock.close()
+                return
         conn = Connection(sock)
         try:
             async with trio.open_nursery() as nursery:
@@ -454,28 +489,60 @@ async def watch_stdin(cancel_scope: trio.CancelScope) -> None:
     cancel_scope.cancel()
 
 
-async def serve() -> None:
-    server = Server(*await capture_protocol_frames())
+def _listener() -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(4096)
     listener.setblocking(False)
-    port = listener.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}/v1/realtime"
-    print(json.dumps({"url": url, "api_key": server.api_key, "pid": os.getpid()}), flush=True)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(watch_stdin, nursery.cancel_scope)
-        nursery.start_soon(server.pacer)
-        while True:
-            await trio.lowlevel.wait_readable(listener)
-            try:
-                sock, _ = listener.accept()
-            except BlockingIOError:
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            nursery.start_soon(server.serve_connection, sock)
+    return listener
+
+
+async def accept_loop(
+    server: Server, listener: socket.socket, tls: ssl.SSLContext | None, nursery: trio.Nursery
+) -> None:
+    while True:
+        await trio.lowlevel.wait_readable(listener)
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:
+            continue
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nursery.start_soon(server.serve_connection, sock, tls)
+
+
+def tls_context(directory: str) -> tuple[ssl.SSLContext, str]:
+    """A server context with a ``trustme`` certificate for ``127.0.0.1``, and the path of the
+    CA's PEM file (in ``directory``) that the clients trust."""
+    import trustme
+
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = os.path.join(directory, "bench-ca.pem")
+    authority.cert_pem.write_to_path(ca_file)
+    return context, ca_file
+
+
+async def serve() -> None:
+    server = Server(*await capture_protocol_frames())
+    plain, secure = _listener(), _listener()
+    with tempfile.TemporaryDirectory(prefix="trealtime-bench-") as directory:
+        context, ca_file = tls_context(directory)
+        ready = {
+            "url": f"ws://127.0.0.1:{plain.getsockname()[1]}/v1/realtime",
+            "tls_url": f"wss://127.0.0.1:{secure.getsockname()[1]}/v1/realtime",
+            "ca_file": ca_file,
+            "api_key": server.api_key,
+            "pid": os.getpid(),
+        }
+        print(json.dumps(ready), flush=True)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_stdin, nursery.cancel_scope)
+            nursery.start_soon(server.pacer)
+            nursery.start_soon(accept_loop, server, plain, None, nursery)
+            nursery.start_soon(accept_loop, server, secure, context, nursery)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,11 +11,16 @@ Clients: ``trealtime`` (``async for event in session``; ``session.append_audio(p
 ``floor`` (bare trio-websocket: ``get_message()`` and ``send_message(pre-encoded append)``) and
 ``websocket`` (the same on trealtime's own WebSocket layer,
 :class:`benchmarks.loopback.TransportFloor`) and ``handoff`` (that layer read by a task of its
-own that hands messages to the caller, :class:`benchmarks.loopback.HandoffFloor`).
+own that hands messages to the caller, :class:`benchmarks.loopback.HandoffFloor`), and ``openai``
+(the SDK's ``AsyncRealtimeConnection`` under asyncio: ``async for event in connection``;
+``connection.input_audio_buffer.append(audio=...)``, :func:`run_openai_fleet`), with the same
+server, stream, pacing and lag rule.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import dataclasses
 import gc
@@ -27,20 +32,23 @@ from typing import Any
 import trio
 
 from benchmarks import fixtures
-from benchmarks.contenders import FLOOR, HANDOFF, TREALTIME, WEBSOCKET
+from benchmarks.contenders import FLOOR, HANDOFF, OPENAI, TREALTIME, WEBSOCKET
 from benchmarks.loopback import (
     END_ID,
     ServerAddress,
     bare_opener,
     fetch_stats,
     floor_event_id,
+    openai_connection,
     pinned,
     runqueue_wait_s,
+    server_stats,
     stamp_lag_ns,
     trealtime_session,
     trealtime_trigger,
 )
 
+#: The Trio clients (``openai`` runs under asyncio: :func:`run_openai_fleet`).
 CLIENTS = (TREALTIME, FLOOR, WEBSOCKET, HANDOFF)
 #: Stamped frames per session not counted (the first ones see the start-up burst).
 WARM_UP_FRAMES = 5
@@ -163,11 +171,12 @@ class Fleet:
 
 
 class _Countdown:
-    """An event set once ``count_down`` has been called ``count`` times."""
+    """An event set once ``count_down`` has been called ``count`` times (a ``trio.Event``, or
+    an ``asyncio.Event`` when ``event`` says so)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, event: Callable[[], Any] = trio.Event) -> None:
         self._left = count
-        self.zero = trio.Event()
+        self.zero = event()
 
     def count_down(self) -> None:
         self._left -= 1
@@ -300,12 +309,105 @@ async def _drive_floor(ws: Any, fleet: Fleet, pcm: bytes, result: FleetResult) -
                 break
 
 
+async def _asyncio_append_loop(
+    send: Callable[[], Awaitable[None]], period: float, late: list[int]
+) -> None:
+    """:func:`_append_loop` under asyncio."""
+    clock = asyncio.get_running_loop().time
+    start = clock()
+    k = 0
+    while True:
+        k += 1
+        deadline = start + k * period
+        await asyncio.sleep(max(0.0, deadline - clock()))
+        late.append(int((clock() - deadline) * 1e9))
+        await send()
+
+
+async def _drive_openai(connection: Any, fleet: Fleet, audio: str, result: FleetResult) -> None:
+    clock, frames = time.monotonic_ns, result.frame_counter()
+
+    async def append() -> None:
+        await connection.input_audio_buffer.append(audio=audio)
+
+    await connection.input_audio_buffer.clear()
+    appender = None
+    if fleet.appends:
+        loop = _asyncio_append_loop(append, 1.0 / fleet.rate, result.append_late_ns)
+        appender = asyncio.create_task(loop)
+    try:
+        async for event in connection:
+            if not frames.take(getattr(event, "event_id", None), clock()):
+                break
+    finally:
+        if appender is not None:
+            appender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await appender
+
+
+async def run_openai_fleet(server: ServerAddress, fleet: Fleet) -> FleetResult:
+    """:func:`run_fleet` for ``openai``'s ``AsyncRealtimeConnection`` (asyncio): the same
+    opening, start, stream, lag rule and measurement window."""
+    result = FleetResult(fleet.sessions, 0, expected_frames=fleet.sessions * fleet.count)
+    limiter = asyncio.Semaphore(OPEN_CONCURRENCY)
+    settled = _Countdown(fleet.sessions, asyncio.Event)
+    streamed = _Countdown(fleet.sessions, asyncio.Event)
+    go, release = asyncio.Event(), asyncio.Event()
+    period = 1.0 / fleet.rate
+    audio = base64.b64encode(fixtures.pcm_bytes(CHUNK_MS, seed=7)).decode("ascii")
+
+    async def one(index: int) -> None:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    try:
+                        async with limiter:
+                            opening = openai_connection(server, fleet.query)
+                            connection = await stack.enter_async_context(opening)
+                    except Exception as exc:
+                        result.errors.append(f"open: {exc!r}")
+                        return
+                    finally:
+                        settled.count_down()
+                    result.opened += 1
+                    await go.wait()
+                    await asyncio.sleep(period * index / fleet.sessions)
+                    await _drive_openai(connection, fleet, audio, result)
+                finally:
+                    streamed.count_down()
+                await release.wait()
+        except Exception as exc:
+            result.errors.append(f"stream: {exc!r}")
+
+    tasks = [asyncio.create_task(one(index)) for index in range(fleet.sessions)]
+    await settled.zero.wait()
+    # The stats come over a Trio client in a thread: this loop is never blocked by it.
+    before = await asyncio.to_thread(server_stats, server)
+    cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
+    go.set()
+    try:
+        async with asyncio.timeout(fleet.nominal_seconds + fleet.grace):
+            await streamed.zero.wait()
+    except TimeoutError:
+        result.timed_out = True
+    result.cpu_s = time.process_time() - cpu0
+    result.wall_s = time.perf_counter() - wall0
+    result.wait_s = runqueue_wait_s() - wait0
+    after = await asyncio.to_thread(server_stats, server)
+    if result.timed_out:
+        for task in tasks:
+            task.cancel()
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    result.server = after["runs"].get(fleet.tag, {})
+    result.server_cpu_s = after["cpu"] - before["cpu"]
+    result.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
+    return result
+
+
 async def openai_single(server: ServerAddress, fleet: Fleet) -> FleetResult:
     """One ``openai`` connection receiving a paced stream (asyncio; no appends)."""
-    import asyncio
-
-    from benchmarks.loopback import openai_connection
-
     result = FleetResult(1, 0, expected_frames=fleet.count)
     clock, frames = time.monotonic_ns, result.frame_counter()
     async with openai_connection(server, fleet.query) as connection:
@@ -330,18 +432,20 @@ async def openai_single(server: ServerAddress, fleet: Fleet) -> FleetResult:
 def fleet_job(
     server: dict[str, Any], client: str, fleet: dict[str, Any], cpu: int | None = None
 ) -> dict[str, Any]:
-    """:func:`run_fleet` in a worker process, pinned to ``cpu`` if given."""
+    """:func:`run_fleet` (:func:`run_openai_fleet` for ``openai``) in a worker process, pinned
+    to ``cpu`` if given."""
     address = ServerAddress(**server)
     with pinned(cpu):
         gc.collect()
-        result = trio.run(run_fleet, address, client, Fleet(**fleet))
+        if client == OPENAI:
+            result = asyncio.run(run_openai_fleet(address, Fleet(**fleet)))
+        else:
+            result = trio.run(run_fleet, address, client, Fleet(**fleet))
     return dataclasses.asdict(result)
 
 
 def openai_job(server: dict[str, Any], fleet: dict[str, Any]) -> dict[str, Any]:
     """:func:`openai_single` in a worker process."""
-    import asyncio
-
     gc.collect()
     result = asyncio.run(openai_single(ServerAddress(**server), Fleet(**fleet)))
     return dataclasses.asdict(result)

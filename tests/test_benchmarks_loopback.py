@@ -1,21 +1,20 @@
-"""The benchmark harness's loopback server and the measurement logic of its streaming scenarios.
+"""The benchmark harness's measurements: what its verdicts are computed from.
 
-- the server's own frame reader (``Server._parse`` and its reading loop), fed masked client
-  frames written by trealtime (``client_frame``) and by wsproto: every length encoding, cut at
-  every header byte, several to a read;
-- its handshake and its streams (paced, blast, stats), served in-process over a socket pair and
-  read back with trealtime's frame reader: content only, no timing;
+Only what decides a verdict is tested here (the harness must not weigh more in the suite than
+the library it measures; ``python -m benchmarks --quick`` in CI runs the rest end to end):
+
+- the paced stream's send-time stamps (the delivery lag's origin), served in-process;
 - ``FleetResult``, ``_FrameCounter``, ``stamp_lag_ns``, and ``run_fleet``'s measurement window
   against fake connections and fake clocks;
-- one small real fleet per client against the server process (counts and lags >= 0 only);
-- the fixtures, decoded with trealtime's codec;
+- small real fleets of every Trio client over TLS (each trusting the run's own CA), against the
+  server running in the test's own process;
+- the fixtures decode to typed events (so e2e measures typed events);
 - the memory scenario's growth slope and grading, the concurrency scenario's search for the
-  largest passing number of sessions (fake levels, no fleets).
+  largest passing number of sessions and its side-by-side verdicts (fake levels, no fleets).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
@@ -24,42 +23,48 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from wsproto.frame_protocol import FrameProtocol
 
-from benchmarks import fixtures, streaming
+from benchmarks import fixtures, server_process, streaming
 from benchmarks.config import RunConfig
-from benchmarks.contenders import FLOOR
+from benchmarks.contenders import (
+    FLOOR,
+    OPENAI,
+    TREALTIME,
+    WEBSOCKET,
+    ContenderUnavailable,
+)
 from benchmarks.loopback import (
     END_ID,
+    TRANSPORTS,
     Opener,
     Query,
+    Served,
     ServerAddress,
-    ServerFailed,
-    ServerProcess,
-    floor_event_id,
-    server_stats,
     stamp_lag_ns,
-    trealtime_settings,
 )
 from benchmarks.results import Metric
 from benchmarks.scenarios import concurrency, memory
 from benchmarks.scenarios.concurrency import ConcurrencyScenario, Level, Plan
 from benchmarks.scenarios.memory import MIRROR_FILL_TURNS, MemoryScenario, Replay
-from benchmarks.server_process import API_KEY, RunStats, Server, capture_protocol_frames, unmask
-from benchmarks.streaming import CLIENTS, WARM_UP_FRAMES, Fleet, FleetResult, run_fleet
+from benchmarks.server_process import (
+    API_KEY,
+    RunStats,
+    Server,
+    capture_protocol_frames,
+    tls_context,
+)
+from benchmarks.streaming import WARM_UP_FRAMES, Fleet, FleetResult, run_fleet
 from trealtime import events
 from trealtime._frames import (
-    BINARY,
-    CLOSE,
-    PING,
     TEXT,
     Close,
     FrameReader,
@@ -70,81 +75,17 @@ from trealtime._frames import (
 
 Event = str | bytes | Ping | Pong | Close
 Outcome = tuple[object, ...]  # ("text", type), ("pong", payload), ("close", code)
-Writer = Callable[[int, bytes], bytes]
 
 CREATED = '{"type":"session.created","event_id":"event_created"}'
 UPDATED = '{"type":"session.updated","event_id":"event_updated"}'
 # RFC 6455 section 1.3: this key must be answered with this accept value.
 RFC_KEY, RFC_ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 STAMPED = re.compile(r'"event_id":"ev_(\d+)"')
-IDS = re.compile(r"(?:item|resp|conv)_[A-Za-z0-9]{21}")
 FALLBACKS = (events.UnknownServerEvent, events.InvalidServerEvent)
 TIMEOUT = 30  # seconds: a hang guard only, nothing is timed
 
 
 # -- client frames, written by trealtime and by wsproto ------------------------------------------
-
-
-def wsproto_frame(opcode: int, payload: bytes) -> bytes:
-    """One masked client frame written by wsproto's own frame protocol."""
-    protocol = FrameProtocol(client=True, extensions=[])
-    if opcode == TEXT:
-        return bytes(protocol.send_data(payload.decode()))
-    if opcode == BINARY:
-        return bytes(protocol.send_data(payload))
-    if opcode == PING:
-        return bytes(protocol.ping(payload))
-    assert opcode == CLOSE
-    return bytes(protocol.close(int.from_bytes(payload[:2], "big"), payload[2:].decode() or None))
-
-
-WRITERS: dict[str, Writer] = {"trealtime": client_frame, "wsproto": wsproto_frame}
-WRITER_PARAMS = pytest.mark.parametrize("write", list(WRITERS.values()), ids=list(WRITERS))
-# Payload sizes at the edges of the 7-, 16- and 64-bit length encodings.
-SIZES = [0, 1, 125, 126, 127, 65535, 65536, 70000]
-
-
-def payload_of(size: int) -> bytes:
-    return random.Random(size).randbytes(size)
-
-
-def header_size(size: int) -> int:
-    """Bytes before a masked frame's payload: 2, the extended length, the 4-byte mask."""
-    return 2 + (0 if size < 126 else 2 if size < 65536 else 8) + 4
-
-
-def parse_all(buffer: bytes) -> list[tuple[int, bytes]]:
-    """``(opcode, unmasked payload)`` of every whole frame, walked as the server's loop walks."""
-    frames: list[tuple[int, bytes]] = []
-    data, offset = bytearray(buffer), 0
-    while (parsed := Server._parse(data, offset)) is not None:
-        offset, opcode, mask, start, end = parsed
-        frames.append((opcode, unmask(bytes(data[start:end]), mask)))
-    assert offset == len(data), "bytes left after the last whole frame"
-    return frames
-
-
-def conversation(write: Writer) -> list[tuple[bytes, list[Outcome]]]:
-    """Client frames of every length encoding, each with the replies the server owes it."""
-    return [
-        (write(TEXT, fixtures.SESSION_UPDATE_JSON.encode()), [("text", "session.updated")]),
-        (write(PING, b"ping-1"), [("pong", b"ping-1")]),
-        (write(TEXT, fixtures.append_json(fixtures.pcm_bytes(20)).encode()), []),  # 16-bit
-        (write(TEXT, fixtures.append_json(fixtures.pcm_bytes(2000)).encode()), []),  # 64-bit
-        (write(PING, b"ping-2"), [("pong", b"ping-2")]),
-        (write(TEXT, fixtures.TRIGGER_JSON.encode()), [("text", "input_audio_buffer.cleared")]),
-        (write(CLOSE, (1000).to_bytes(2, "big")), [("close", 1000)]),
-    ]
-
-
-def pieces(frame: bytes) -> list[bytes]:
-    """``frame`` cut after each of its first 16 bytes (every header and mask boundary of all
-    three length encodings), then in the middle of the payload and before its last byte."""
-    head, rest = [frame[i : i + 1] for i in range(min(16, len(frame)))], frame[16:]
-    if len(rest) <= 2:
-        return head + [rest[i : i + 1] for i in range(len(rest))]
-    middle = len(rest) // 2
-    return [*head, rest[:middle], rest[middle:-1], rest[-1:]]
 
 
 # -- an in-process server over a socket pair ------------------------------------------------------
@@ -207,20 +148,6 @@ class Peer:
             await trio.lowlevel.wait_readable(self.sock)
             self._read_available()
         return int(self.head.split(b" ")[1])
-
-    def header(self, name: str) -> str | None:
-        for line in self.head.decode("latin-1").split("\r\n")[1:]:
-            key, _, value = line.partition(":")
-            if key.strip().lower() == name.lower():
-                return value.strip()
-        return None
-
-    def take(self) -> list[Outcome]:
-        """The frames the server has written so far, read without waiting."""
-        self._read_available()
-        taken = [describe(event) for event in self._events]
-        self._events.clear()
-        return taken
 
     async def receive(self) -> Event | None:
         """The server's next frame (waiting for it); None once it hung up."""
@@ -288,165 +215,13 @@ async def serving(server: Server) -> AsyncIterator[Callable[[], Peer]]:
         sock.close()
 
 
-async def settle() -> None:
-    """Until the server has read and answered everything written so far."""
-    await trio.testing.wait_all_tasks_blocked()
-
-
 # -- Server._parse --------------------------------------------------------------------------------
-
-
-@WRITER_PARAMS
-@pytest.mark.parametrize("size", SIZES)
-def test_parse_reads_a_masked_frame_of_every_length_encoding(write: Writer, size: int) -> None:
-    """The 7-, 16- and 64-bit lengths are read, the mask found, the payload unmasked."""
-    payload = payload_of(size)
-    data = write(BINARY, payload)
-    parsed = Server._parse(bytearray(data), 0)
-    assert parsed is not None
-    end, opcode, mask, start, stop = parsed
-    assert (end, opcode, start, stop) == (len(data), BINARY, header_size(size), len(data))
-    assert len(mask) == 4
-    assert unmask(data[start:stop], mask) == payload
-
-
-@WRITER_PARAMS
-@pytest.mark.parametrize("size", SIZES)
-def test_parse_waits_for_the_whole_frame(write: Writer, size: int) -> None:
-    """A frame cut anywhere in its header or mask, or one byte short, is not parsed yet, also
-    behind a frame already read."""
-    first = write(PING, b"x")
-    data = write(BINARY, payload_of(size))
-    for cut in sorted({*range(min(20, len(data))), len(data) - 1}):
-        assert Server._parse(bytearray(data[:cut]), 0) is None
-        assert Server._parse(bytearray(first + data[:cut]), len(first)) is None
-
-
-@WRITER_PARAMS
-def test_parse_walks_several_frames_in_one_buffer(write: Writer) -> None:
-    """Frames of all three encodings back to back read as written, ending at the buffer's end."""
-    written = [
-        (TEXT, b'{"type":"session.update"}'),
-        (BINARY, payload_of(70000)),
-        (PING, b""),
-        (TEXT, payload_of(300).hex().encode()),
-        (CLOSE, (1000).to_bytes(2, "big")),
-    ]
-    buffer = b"".join(write(opcode, payload) for opcode, payload in written)
-    assert parse_all(buffer) == written
-
-
-def test_parse_reads_trealtime_and_wsproto_frames_alike() -> None:
-    """The same payloads from both writers (each with its own masks) read the same."""
-    payloads = [payload_of(size) for size in SIZES]
-    mixed = b"".join(
-        WRITERS["trealtime" if i % 2 else "wsproto"](BINARY, p) for i, p in enumerate(payloads)
-    )
-    assert parse_all(mixed) == [(BINARY, p) for p in payloads]
-
-
-def test_unmask_inverts_the_client_mask() -> None:
-    """``unmask`` undoes masking for every payload length modulo 4 (and is its own inverse)."""
-    for size in range(9):
-        data = payload_of(size + 100)[:size]
-        frame = client_frame(BINARY, data)
-        mask, masked = frame[2:6], frame[6:]
-        assert unmask(masked, mask) == data
-        assert unmask(unmask(data, mask), mask) == data
 
 
 # -- the reading loop -----------------------------------------------------------------------------
 
 
-@WRITER_PARAMS
-async def test_server_answers_frames_written_in_one_go(write: Writer) -> None:
-    """Handshake and every frame in one write (several frames per read, the first ones in the
-    handshake's read): each frame answered once, in order, then the server hangs up."""
-    frames = conversation(write)
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await peer.send(upgrade_request() + b"".join(frame for frame, _ in frames))
-            assert await peer.status() == 101
-            replies = []
-            while (event := await peer.receive()) is not None:
-                replies.append(describe(event))
-    expected = [("text", "session.created")] + [r for _, rs in frames for r in rs]
-    assert replies == expected
-
-
-@WRITER_PARAMS
-async def test_server_answers_frames_in_4_kib_reads(write: Writer) -> None:
-    """The same bytes in 4 KiB reads: frames straddle reads, reads hold several frames."""
-    frames = conversation(write)
-    data = b"".join(frame for frame, _ in frames)
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await peer.send(upgrade_request())
-            assert await peer.status() == 101
-            replies: list[Outcome] = []
-            for start in range(0, len(data), 4096):
-                await peer.send(data[start : start + 4096])
-                await settle()
-                replies += peer.take()
-    assert replies == [("text", "session.created")] + [r for _, rs in frames for r in rs]
-    assert peer.eof
-
-
-@WRITER_PARAMS
-async def test_server_answers_each_frame_at_its_last_byte(write: Writer) -> None:
-    """Each frame cut at every header and mask byte, mid-payload and one byte short, every
-    piece read on its own: nothing is answered before a frame's last byte, then exactly once."""
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await peer.send(upgrade_request())
-            assert await peer.status() == 101
-            assert describe(await peer.receive()) == ("text", "session.created")
-            for frame, replies in conversation(write):
-                *early, last = pieces(frame)
-                for piece in early:
-                    await peer.send(piece)
-                    await settle()
-                    assert peer.take() == [], f"answered {frame[:40]!r} before its last byte"
-                await peer.send(last)
-                await settle()
-                assert peer.take() == replies
-    assert peer.eof, "the server did not hang up after answering the close"
-
-
 # -- the handshake --------------------------------------------------------------------------------
-
-
-async def test_handshake_accepts_the_bench_key_and_sends_session_created() -> None:
-    """101 with the RFC 6455 accept value for the client's key, then ``session.created``."""
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await peer.send(upgrade_request("bench=idle"))
-            assert await peer.status() == 101
-            assert peer.header("Sec-WebSocket-Accept") == RFC_ACCEPT
-            assert await peer.receive() == CREATED
-
-
-@pytest.mark.parametrize(
-    ("request_bytes", "status"),
-    [
-        (upgrade_request(api_key="sk-wrong"), 401),
-        (upgrade_request(path="/v1/other"), 404),
-        (upgrade_request(key=None), 400),
-    ],
-    ids=["wrong key", "wrong path", "no websocket key"],
-)
-async def test_handshake_refuses_a_bad_request(request_bytes: bytes, status: int) -> None:
-    """A wrong API key, path or a missing WebSocket key: that status, no frame, hung up."""
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await peer.send(request_bytes)
-            assert await peer.status() == status
-            assert await peer.receive() is None
 
 
 # -- the streams ----------------------------------------------------------------------------------
@@ -457,10 +232,6 @@ async def open_stream(peer: Peer, query: str) -> None:
     await peer.send(upgrade_request(query))
     assert await peer.status() == 101
     await peer.send(client_frame(TEXT, fixtures.TRIGGER_JSON.encode()))
-
-
-def types_of(texts: list[str]) -> list[str]:
-    return [json.loads(text)["type"] for text in texts]
 
 
 async def test_paced_stream_stamps_each_delta_with_its_send_time() -> None:
@@ -476,7 +247,10 @@ async def test_paced_stream_stamps_each_delta_with_its_send_time() -> None:
             texts = await peer.texts_until_end()
             after = time.monotonic_ns()
     head, deltas, end = texts[:2], texts[2:-1], texts[-1]
-    assert types_of(head) == ["session.created", "input_audio_buffer.cleared"]
+    assert [json.loads(text)["type"] for text in head] == [
+        "session.created",
+        "input_audio_buffer.cleared",
+    ]
     assert len(deltas) == 8
     stamps = []
     for delta in deltas:
@@ -489,72 +263,6 @@ async def test_paced_stream_stamps_each_delta_with_its_send_time() -> None:
     run = server.runs["unit"]
     assert (run.connections, run.frames, len(run.late_us)) == (1, 8, 8)
     assert min(run.late_us) >= 0
-
-
-async def test_stats_stream_reports_each_run_tag() -> None:
-    """``bench=stats``: one ``bench.stats`` frame after ``session.created`` with the server's
-    CPU time and, per run tag, the counts of the paced runs so far."""
-    server = new_server()
-    async with serving(server) as connect:
-        with trio.fail_after(TIMEOUT):
-            for _ in range(2):
-                paced = connect()
-                await open_stream(paced, "bench=paced&rate=1000&count=3&run=tagged")
-                await paced.texts_until_end()
-            peer = connect()
-            await peer.send(upgrade_request("bench=stats"))
-            assert await peer.status() == 101
-            assert await peer.receive() == CREATED
-            stats_text = await peer.receive()
-    assert isinstance(stats_text, str)
-    stats = json.loads(stats_text)
-    assert stats["type"] == "bench.stats"
-    assert stats["cpu"] > 0
-    assert set(stats["runs"]) == {"tagged"}
-    assert stats["runs"]["tagged"]["connections"] == 2
-    assert stats["runs"]["tagged"]["frames"] == 6
-
-
-async def test_blast_stream_cycles_the_fixture_turns_then_ends() -> None:
-    """``bench=blast&turns=5``: the fixture's voice turns 0, 1, 2, 3, 0 frame for frame, then
-    the end frame."""
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await open_stream(peer, "bench=blast&turns=5")
-            texts = await peer.texts_until_end()
-    expected = [frame for i in range(5) for frame in fixtures.voice_turn(seed=i % 4).frames]
-    assert texts[0] == CREATED
-    assert types_of(texts[1:2]) == ["input_audio_buffer.cleared"]
-    assert texts[2:-1] == expected
-    assert texts[-1] == fixtures.end_frame()
-
-
-async def test_blast_stream_with_unique_ids_gives_every_turn_its_own_ids() -> None:
-    """``unique=1``: each turn is its fixture turn with other item, response and conversation
-    ids (same shape, none shared with another turn, none merged within a turn), and every
-    frame still decodes to its typed event."""
-    async with serving(new_server()) as connect:
-        peer = connect()
-        with trio.fail_after(TIMEOUT):
-            await open_stream(peer, "bench=blast&turns=5&unique=1")
-            texts = await peer.texts_until_end()
-    frames = texts[2:-1]
-    size = len(fixtures.voice_turn().frames)
-    assert len(frames) == 5 * size
-    seen: set[str] = set()
-    for turn in range(5):
-        served = frames[turn * size : (turn + 1) * size]
-        template = fixtures.voice_turn(seed=turn % 4).frames
-        assert [IDS.sub("ID", f) for f in served] == [IDS.sub("ID", f) for f in template]
-        ids = set(IDS.findall("".join(served)))
-        assert len(ids) == len(set(IDS.findall("".join(template))))
-        assert not ids & seen, f"turn {turn} reuses ids of an earlier turn"
-        seen |= ids
-    for frame in frames:
-        event = events.decode_server_event(frame)
-        assert not isinstance(event, FALLBACKS)
-        assert event.type == json.loads(frame)["type"]
 
 
 def test_run_stats_summary_uses_the_nearest_rank_at_or_above() -> None:
@@ -777,99 +485,49 @@ async def test_fleet_server_cpu_covers_the_same_window_as_the_wall_time(costs: C
     )
 
 
-# -- one real fleet per client against the server process ----------------------------------------
+# -- real fleets over TLS and plain, against the server in this process -----------------------
 
 
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[ServerAddress]:
-    """The benchmark server process, shared by the module's real fleets."""
-    with ServerProcess() as address:
-        yield address
+@asynccontextmanager
+async def listening(tmp_path: Path) -> AsyncIterator[Served]:
+    """The benchmark server on two real 127.0.0.1 ports (plain and TLS, as the server process
+    runs it), in this Trio run: the fleets below are real, only the process is saved."""
+    server = Server(*await capture_protocol_frames())
+    context, ca_file = tls_context(str(tmp_path))
+    plain, secure = server_process._listener(), server_process._listener()
+    with plain, secure:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.pacer)
+            nursery.start_soon(server_process.accept_loop, server, plain, None, nursery)
+            nursery.start_soon(server_process.accept_loop, server, secure, context, nursery)
+            urls = [f"{scheme}://127.0.0.1:{sock.getsockname()[1]}/v1/realtime"
+                    for scheme, sock in (("ws", plain), ("wss", secure))]  # fmt: skip
+            yield Served(
+                ServerAddress(urls[0], API_KEY, os.getpid()),
+                ServerAddress(urls[1], API_KEY, os.getpid(), ca_file),
+            )
+            nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-async def test_real_fleet_of_each_client_gets_every_frame(
-    loopback: ServerAddress, client: str
-) -> None:
-    """Two sessions x ten paced frames with appends: every session opens, every frame
-    arrives and is counted, a lag (>= 0) for each frame after the warm-up, no error; the
-    server counted the same frames under the fleet's tag."""
-    fleet = Fleet(2, count=10, tag=f"test-{client}")
-    with trio.fail_after(fleet.nominal_seconds + fleet.grace + TIMEOUT):
-        result = await run_fleet(loopback, client, fleet)
+SMALL_FLEET = Fleet(3, rate=200, count=WARM_UP_FRAMES + 3, appends=True, grace=20)
+
+
+@pytest.mark.parametrize("client", [TREALTIME, WEBSOCKET, FLOOR])
+async def test_real_fleet_gets_every_frame_over_tls(tmp_path: Path, client: str) -> None:
+    """Each Trio client, over TLS (verifying the server's certificate against the run's own CA,
+    as in production), gets every stamped frame with a lag of at least zero.  (Plain ``ws://``
+    and the ``openai`` client run in every ``python -m benchmarks --quick``.)"""
+    async with listening(tmp_path) as served:
+        with trio.fail_after(TIMEOUT):
+            tagged = dataclasses.replace(SMALL_FLEET, tag=client)
+            result = await run_fleet(served.tls, client, tagged)
     assert result.errors == []
-    assert result.complete and not result.timed_out
-    assert result.opened == 2
-    assert result.frames == result.expected_frames == 20
-    assert len(result.lags_ns) == 2 * (10 - WARM_UP_FRAMES)
-    assert min(result.lags_ns) >= 0
-    assert result.server["connections"] == 2
-    assert result.server["frames"] == 20
-
-
-def test_server_process_serves_then_exits_when_its_stdin_closes() -> None:
-    """The child process answers on 127.0.0.1; leaving the block closes its stdin, and it exits
-    by itself (status 0, not killed), reaped: no process is left behind."""
-    process = ServerProcess()
-    with process as address:
-        assert address.url == f"ws://127.0.0.1:{address.port}/v1/realtime"
-        os.kill(address.pid, 0)  # running
-        stats = server_stats(address)
-        assert stats["type"] == "bench.stats"
-        assert stats["runs"] == {}
-    popen = process._process  # the harness keeps its Popen private
-    assert popen is not None
-    assert popen.returncode == 0
-    with pytest.raises(ProcessLookupError):
-        os.kill(address.pid, 0)
-
-
-@contextmanager
-def failed_start() -> Iterator[ServerProcess]:
-    """A ServerProcess whose child dies before it is ready (pinned to a CPU that does not
-    exist); its stderr file is closed afterwards whatever the harness did."""
-    process = ServerProcess(cpu=4096)
-    try:
-        yield process
-    finally:
-        process._stderr.close()
-
-
-def test_server_process_that_cannot_start_says_why() -> None:
-    """A child that dies before it is ready gives ServerFailed quoting its stderr, and is
-    reaped."""
-    with failed_start() as process, pytest.raises(ServerFailed, match="did not start") as failure:
-        process.__enter__()
-    assert "sched_setaffinity" in str(failure.value)
-    popen = process._process
-    assert popen is not None
-    assert popen.returncode not in (None, 0)
-
-
-def test_server_process_that_cannot_start_closes_its_stderr_file() -> None:
-    """The failed start leaves no file open: ``__exit__`` is never called when ``__enter__``
-    raises, so ``__enter__`` must close the stderr file itself."""
-    with failed_start() as process:
-        with pytest.raises(ServerFailed):
-            process.__enter__()
-        assert process._stderr.closed, "the stderr temporary file of the failed start is open"
+    assert result.complete
+    assert result.server["frames"] == result.expected_frames
+    assert len(result.lags_ns) == 3 * 3 and min(result.lags_ns) >= 0
 
 
 # -- the fixtures ---------------------------------------------------------------------------------
-
-
-def test_voice_turn_is_the_documented_mix() -> None:
-    """106 frames: 50 audio deltas, 40 transcript deltas and 16 lifecycle events, from speech
-    start to ``response.done``, every ``event_id`` distinct."""
-    turn = fixtures.voice_turn()
-    kinds = types_of(list(turn.frames))
-    assert len(kinds) == 106
-    assert turn.count("response.output_audio.delta") == 50
-    assert turn.count("response.output_audio_transcript.delta") == 40
-    assert len(set(kinds)) == 16
-    assert (kinds[0], kinds[-1]) == ("input_audio_buffer.speech_started", "response.done")
-    ids = [json.loads(frame)["event_id"] for frame in turn.frames]
-    assert len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -882,77 +540,6 @@ def test_every_fixture_frame_decodes_to_its_typed_event(seed: int) -> None:
         event = events.decode_server_event(frame)
         assert not isinstance(event, FALLBACKS), frame[:200]
         assert event.type == json.loads(frame)["type"]
-
-
-def test_voice_turn_carries_5_s_of_audio_and_its_whole_transcript() -> None:
-    """Each audio delta is 100 ms of 24 kHz PCM16 (4,800 bytes), 5 s a turn as the memory
-    scenario's minutes assume; the transcript deltas add up to the final transcript."""
-    decoded = [events.decode_server_event(f) for f in fixtures.voice_turn().frames]
-    audio = [e.audio_bytes() for e in decoded if isinstance(e, events.ResponseOutputAudioDelta)]
-    assert {len(chunk) for chunk in audio} == {4800}
-    assert len(audio) * 100 / 1000 == memory.SECONDS_PER_TURN
-    deltas = [e.delta for e in decoded if isinstance(e, events.ResponseOutputAudioTranscriptDelta)]
-    [done] = [e for e in decoded if isinstance(e, events.ResponseOutputAudioTranscriptDone)]
-    assert "".join(deltas) == done.transcript
-
-
-def test_pcm_fixtures_last_as_long_as_asked() -> None:
-    """24 kHz PCM16 mono: 20 ms is 960 bytes, 100 ms 4,800; a seed gives the same audio every
-    time and another seed other audio."""
-    assert len(fixtures.pcm_bytes(20)) == 960
-    assert len(fixtures.pcm_bytes(100)) == 4800
-    assert fixtures.pcm_bytes(20, seed=3) == fixtures.pcm_bytes(20, seed=3)
-    assert fixtures.pcm_bytes(20, seed=3) != fixtures.pcm_bytes(20, seed=4)
-    delta = events.decode_server_event(fixtures.audio_delta_frame(20))
-    assert isinstance(delta, events.ResponseOutputAudioDelta)
-    assert len(delta.audio_bytes()) == 960
-
-
-def test_client_fixtures_are_the_client_events_trealtime_sends() -> None:
-    """The trigger, the session update and the pre-encoded append decode as valid client events,
-    and are what trealtime itself sends (both kinds of client ask for the same things)."""
-    trigger = events.decode_client_event(fixtures.TRIGGER_JSON)
-    assert isinstance(trigger, events.InputAudioBufferClear)
-    assert json.loads(events.encode_client_event(trigger)) == json.loads(fixtures.TRIGGER_JSON)
-
-    update = events.decode_client_event(fixtures.SESSION_UPDATE_JSON)
-    assert isinstance(update, events.SessionUpdate)
-    assert isinstance(update.session, events.SessionProperties)
-    assert isinstance(update.session.audio, events.AudioConfig)
-    assert isinstance(update.session.audio.input, events.AudioInput)
-    assert update.session.audio.input.turn_detection is None
-    assert events.to_dict(trealtime_settings().session_properties) == fixtures.SESSION_UPDATE
-
-    pcm = fixtures.pcm_bytes(20, seed=7)
-    append = events.decode_client_event(fixtures.append_json(pcm))
-    assert isinstance(append, events.InputAudioBufferAppend)
-    assert base64.b64decode(append.audio) == pcm
-    ours = events.encode_client_event(events.InputAudioBufferAppend.from_bytes(pcm))
-    assert json.loads(ours) == json.loads(fixtures.append_json(pcm))
-
-
-def test_stamp_and_end_ids_are_where_the_server_and_the_floor_look() -> None:
-    """The paced delta holds STAMP_ID once (the server splits it there); the floor's string
-    search finds the stamped and the end ids."""
-    assert fixtures.audio_delta_frame(20).count(fixtures.STAMP_ID) == 1
-    assert floor_event_id(fixtures.audio_delta_frame(20, event_id="ev_123")) == "ev_123"
-    assert floor_event_id(fixtures.end_frame()) == END_ID
-    assert floor_event_id(fixtures.end_frame().encode()) == END_ID
-    assert floor_event_id('{"type":"x"}') is None
-
-
-async def test_captured_protocol_frames_decode_to_session_events() -> None:
-    """The server's ``session.created`` and ``session.updated``, captured from the fake
-    server, decode to typed events, the update without server VAD as the clients ask."""
-    with trio.fail_after(TIMEOUT):
-        created, updated = await capture_protocol_frames()
-    assert isinstance(events.decode_server_event(created), events.SessionCreated)
-    event = events.decode_server_event(updated)
-    assert isinstance(event, events.SessionUpdated)
-    assert isinstance(event.session, events.SessionProperties)
-    assert isinstance(event.session.audio, events.AudioConfig)
-    assert isinstance(event.session.audio.input, events.AudioInput)
-    assert event.session.audio.input.turn_detection is None
 
 
 # -- memory: the growth slope and its grading ----------------------------------------------------
@@ -1095,52 +682,46 @@ def search(plan: Plan, attempt: Levels) -> tuple[int | None, int | None]:
 
 
 def test_search_doubles_then_bisects_to_the_largest_passing_n() -> None:
-    """Passing up to 130: 100 passes, 200 fails, bisection in steps of 10 gives 130."""
+    """Passing up to 130 from 100: 200 fails, bisection in steps of 10 gives 130."""
     attempt = Levels(passing=130)
-    assert search(FULL, attempt) == (130, None)
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (130, None)
     assert attempt.tried == [100, 200, 150, 120, 130, 140]
 
 
-def test_search_halves_when_the_start_fails() -> None:
-    """Passing up to 40: 100 and 50 fail, 25 passes, bisection finds 40."""
+def test_search_halves_when_the_start_fails_and_bisects_small_levels_finely() -> None:
+    """Passing up to 40 from 100: 100 and 50 fail, 25 passes; below 100 the bisection goes in
+    steps of 5 (a contender that carries few sessions is still told apart)."""
     attempt = Levels(passing=40)
-    assert search(FULL, attempt) == (40, None)
-    assert attempt.tried == [100, 50, 25, 30, 40]
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (40, None)
+    assert attempt.tried == [100, 50, 25, 35, 40, 45]
 
 
 def test_search_when_every_level_fails_finds_nothing() -> None:
-    """All fail: halving down to the minimum (10), no answer."""
+    """All fail: halving down to the minimum (5), no answer."""
     attempt = Levels(passing=0)
-    assert search(FULL, attempt) == (None, None)
-    assert attempt.tried == [100, 50, 25, 12]
-
-
-def test_search_tries_the_minimum_itself() -> None:
-    """Halving reaches the plan's minimum (10) and tries it."""
-    attempt = Levels(passing=10)
-    assert search(dataclasses.replace(FULL, start=80), attempt) == (10, None)
-    assert attempt.tried == [80, 40, 20, 10]
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (None, None)
+    assert attempt.tried == [100, 50, 25, 12, 6]
 
 
 def test_search_stops_at_the_maximum_when_every_level_passes() -> None:
     """All pass: doubling up to the plan's maximum, which is the answer."""
     attempt = Levels(passing=10**6)
-    assert search(FULL, attempt) == (FULL.maximum, None)
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (FULL.maximum, None)
     assert attempt.tried == [100, 200, 400, 800, 1600, 3200]
 
 
-def test_quick_search_does_not_bisect() -> None:
-    """The quick plan: 200 passes, 400 fails, and 200 is the answer without bisecting."""
-    attempt = Levels(passing=300)
-    assert search(QUICK, attempt) == (200, None)
-    assert attempt.tried == [200, 400]
+def test_quick_search_tries_one_level() -> None:
+    """The quick plan (a smoke test) tries one level of 20 and answers with it, or nothing."""
+    passing, failing = Levels(passing=300), Levels(passing=10)
+    assert (search(QUICK, passing), passing.tried) == ((20, None), [20])
+    assert (search(QUICK, failing), failing.tried) == ((None, None), [20])
 
 
 def test_search_runs_a_contended_failure_once_more() -> None:
     """A level that failed while another process held the CPU is run again, and the second
     run counts."""
     attempt = Levels(passing=130, special={100: [level(100, passes=False, contended=True)]})
-    assert search(FULL, attempt) == (130, None)
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (130, None)
     assert attempt.tried[:2] == [100, 100]
 
 
@@ -1149,7 +730,7 @@ def test_search_stops_where_the_server_could_not_keep_up() -> None:
     far is a lower bound, and the level is reported."""
     late = [level(200, passes=False, server_late=True) for _ in range(2)]
     attempt = Levels(passing=10**6, special={200: late})
-    assert search(FULL, attempt) == (100, 200)
+    assert search(dataclasses.replace(FULL, start=100), attempt) == (100, 200)
     assert attempt.tried == [100, 200, 200]
 
 
@@ -1157,15 +738,17 @@ class FakeServerProcess:
     def __init__(self, cpu: int | None = None) -> None:
         self.cpu = cpu
 
-    def __enter__(self) -> ServerAddress:
-        return FAKE_SERVER
+    def __enter__(self) -> Served:
+        return Served(FAKE_SERVER, dataclasses.replace(FAKE_SERVER, url="wss://127.0.0.1:9/x"))
 
     def __exit__(self, *exc: object) -> None:
         return None
 
 
-def fake_worker(passing: int) -> Callable[[str], AbstractContextManager[Any]]:
-    """A ``Worker`` whose fleet jobs pass up to ``passing`` sessions."""
+def fake_worker(
+    passing: dict[tuple[str, str], int],
+) -> Callable[[str], AbstractContextManager[Any]]:
+    """A ``Worker`` whose fleet jobs pass up to ``passing[client, transport]`` sessions."""
 
     class FakeWorker:
         def __init__(self, name: str) -> None:
@@ -1180,29 +763,88 @@ def fake_worker(passing: int) -> Callable[[str], AbstractContextManager[Any]]:
         def call(self, job: str, address: Any, client: str, fleet: Any, cpu: Any) -> Any:
             assert job == concurrency.JOB
             sessions = fleet["sessions"]
-            return dataclasses.asdict(level(sessions, passes=sessions <= passing).result)
+            limit = passing[client, ServerAddress(**address).transport]
+            return dataclasses.asdict(level(sessions, passes=sessions <= limit).result)
 
     return FakeWorker
 
 
-def max_sessions(monkeypatch: pytest.MonkeyPatch, passing: int) -> tuple[float | None, list[str]]:
-    """The concurrency scenario's answer and notes, its levels passing up to ``passing``."""
+def side_by_side(
+    monkeypatch: pytest.MonkeyPatch, passing: dict[tuple[str, str], int]
+) -> tuple[dict[tuple[str, str], Metric], list[str]]:
+    """The concurrency scenario's metrics by (case, name), and its notes, its levels passing
+    up to ``passing[client, transport]`` sessions."""
     monkeypatch.setattr(concurrency, "ServerProcess", FakeServerProcess)
     monkeypatch.setattr(concurrency, "Worker", fake_worker(passing))
     outcome = ConcurrencyScenario().run(RunConfig.full())
-    [metric] = [m for m in outcome.metrics if m.name.startswith("max real-time sessions")]
-    return metric.value, list(outcome.notes)
+    return {(m.case, m.name): m for m in outcome.metrics}, list(outcome.notes)
 
 
-def test_concurrency_reports_the_largest_passing_level(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scenario's metric is the search's answer: passing up to 130 reports 130."""
-    value, notes = max_sessions(monkeypatch, passing=130)
-    assert value == 130.0
+def per_core(client: str) -> str:
+    return f"{client} {concurrency.PER_CORE}"
+
+
+@pytest.fixture
+def with_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scenario sees ``openai`` as installed (its workers are fakes anyway)."""
+    monkeypatch.setattr(concurrency, "openai_realtime", lambda: None)
+
+
+@pytest.mark.usefixtures("with_openai")
+def test_concurrency_grades_trealtime_against_openai_and_its_floor_per_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each contender's sessions per core is its largest passing level, per transport; the
+    ratios are graded: >= 5x openai and >= 0.8x the floor."""
+    passing = {
+        (OPENAI, "TLS"): 20, (TREALTIME, "TLS"): 90, (WEBSOCKET, "TLS"): 130,
+        (OPENAI, "plain"): 25, (TREALTIME, "plain"): 130, (WEBSOCKET, "plain"): 150,
+    }  # fmt: skip
+    metrics, notes = side_by_side(monkeypatch, passing)
+    assert metrics["TLS", per_core(OPENAI)].value == 20
+    assert metrics["TLS", per_core(TREALTIME)].value == 90
+    assert metrics["TLS", per_core(WEBSOCKET)].value == 130
+    assert metrics["plain", per_core(TREALTIME)].value == 130
+    tls_openai = metrics["TLS", "trealtime / openai sessions per core"]
+    assert (tls_openai.value, tls_openai.status) == (4.5, "FAIL")
+    tls_floor = metrics["TLS", "trealtime / websocket sessions per core"]
+    assert (round(tls_floor.value or 0, 3), tls_floor.status) == (0.692, "FAIL")
+    plain_openai = metrics["plain", "trealtime / openai sessions per core"]
+    assert (plain_openai.value, plain_openai.status) == (5.2, "PASS")
+    plain_floor = metrics["plain", "trealtime / websocket sessions per core"]
+    assert (round(plain_floor.value or 0, 3), plain_floor.status) == (0.867, "PASS")
+    assert metrics["plain", per_core(TREALTIME)].status == "FAIL"  # < 200
     assert not any("no level passed" in note for note in notes)
 
 
-def test_concurrency_reports_zero_when_no_level_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """All levels failing report 0 sessions, with a note naming the smallest level tried."""
-    value, notes = max_sessions(monkeypatch, passing=0)
-    assert value == 0.0
-    assert "no level passed: the most is below N=12, the smallest tried" in notes
+@pytest.mark.usefixtures("with_openai")
+def test_concurrency_reports_zero_and_no_ratio_when_a_contender_passes_no_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A contender that fails every level carries 0 sessions, with a note naming the smallest
+    level tried; a ratio over it is not measured (SKIP), never a division by zero."""
+    passing = {(client, t): 100 for client in (OPENAI, TREALTIME, WEBSOCKET) for t in TRANSPORTS}
+    passing[OPENAI, "TLS"] = 0
+    metrics, notes = side_by_side(monkeypatch, passing)
+    assert metrics["TLS", per_core(OPENAI)].value == 0.0
+    versus = metrics["TLS", "trealtime / openai sessions per core"]
+    assert (versus.value, versus.status) == (None, "SKIP")
+    assert "openai (TLS): no level passed, the most is below N=6" in notes
+
+
+def test_concurrency_without_openai_skips_its_rows_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the bench extra the openai rows are SKIPped, saying how to install it; the
+    others are still measured."""
+
+    def unavailable() -> None:
+        raise ContenderUnavailable("openai is missing; install the bench extra")
+
+    monkeypatch.setattr(concurrency, "openai_realtime", unavailable)
+    passing = {(client, t): 100 for client in (TREALTIME, WEBSOCKET) for t in TRANSPORTS}
+    metrics, notes = side_by_side(monkeypatch, passing)
+    versus = metrics["TLS", "trealtime / openai sessions per core"]
+    assert versus.status == "SKIP" and "install the bench extra" in (versus.missing or "")
+    assert metrics["TLS", per_core(TREALTIME)].value == 100
+    assert any(note.startswith("openai not measured") for note in notes)

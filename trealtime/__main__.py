@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from . import _demo
+from . import _demo, _talk
 from ._timeline import print_timeline
 
 
@@ -21,10 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     _demo.add_arguments(demo)
     replay = commands.add_parser("replay", help="print a recording as a readable timeline")
     replay.add_argument("file", help="a recording made with open_session(record=...)")
+    talk = commands.add_parser("talk", help="talk to the model: microphone in, speaker out")
+    _talk.add_arguments(talk)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     if args.command == "replay":
         return print_timeline(args.file)
+    if args.command == "talk":
+        return _talk.run(args)
     return _demo.run(args)
 
 

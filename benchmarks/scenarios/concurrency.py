@@ -1,39 +1,58 @@
-"""concurrency: how many real-time sessions one client process carries on one core.
+"""concurrency: how many real-time sessions one client process carries on one core, side by side.
 
-Each trealtime session streams real-time audio both ways: the server sends 50 stamped 20 ms
-audio deltas per second, and the session appends 20 ms of PCM 50 times a second.  The client
-process is pinned to one CPU and the server process to another.  A level of ``N`` sessions
-passes when every session opens, every frame arrives, and the p99 delivery lag (server write →
-event in the caller's hands) stays under 20 ms.  The search doubles ``N`` from a start value
-until a level fails, then bisects; the result is the largest passing ``N``.
+Each session streams real-time audio both ways: the server sends 50 stamped 20 ms audio deltas
+per second, and the session appends 20 ms of PCM 50 times a second.  The client process is
+pinned to one CPU and the server process to another.  A level of ``N`` sessions passes when
+every session opens, every frame arrives, and the p99 delivery lag (server write → event in the
+caller's hands) stays under 20 ms.  The search doubles ``N`` from a start value until a level
+fails, then bisects; the result is the largest passing ``N``: the *sessions per core*.
 
-The clients run in worker processes (:mod:`benchmarks.worker`) importing nothing else.  A level
-where the server itself fell behind its schedule (its own p99 lateness over 5 ms, or
+Three contenders are searched the same way, each in a worker process of its own
+(:mod:`benchmarks.worker`) importing nothing else, against the same server, with the same
+stream and the same lag rule: the official ``openai`` client (``AsyncRealtimeConnection``
+under asyncio), ``trealtime``, and trealtime's own WebSocket layer alone, decoding nothing (the
+*transport floor*), over TLS and over plain ``ws://``.  Targets: trealtime carries at least
+5x the sessions of ``openai``, at least 0.8x those of its transport floor, and at least 200.
+The searches run one after the other, so machine noise can hit them unevenly; every level's
+contention is reported.
+
+A level where the server itself fell behind its schedule (its own p99 lateness over 5 ms, or
 its CPU near a full core) says nothing about the client: the search stops there and reports it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import FLOOR, TREALTIME, WEBSOCKET
-from benchmarks.loopback import ServerFailed, ServerProcess, cpu_count, split_cpus
+from benchmarks.contenders import (
+    OPENAI,
+    TREALTIME,
+    WEBSOCKET,
+    ContenderUnavailable,
+    openai_realtime,
+)
+from benchmarks.loopback import (
+    TRANSPORTS,
+    ServerFailed,
+    ServerProcess,
+    address_dict,
+    cpu_count,
+    split_cpus,
+)
 from benchmarks.results import Metric, ScenarioResult, Target
 from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
 from benchmarks.worker import Worker
 
 JOB = "benchmarks.streaming:fleet_job"
-_REFERENCE = {
-    FLOOR: "bare trio-websocket",
-    WEBSOCKET: "trealtime's WebSocket layer alone, no decoding",
-}
+#: The transport floor: trealtime's own WebSocket layer alone, decoding nothing.
+FLOOR = WEBSOCKET
 LAG_LIMIT_US = 20_000
 SERVER_LATE_LIMIT_US = 5_000
 SERVER_CPU_LIMIT = 0.9
@@ -43,6 +62,11 @@ CLIENT_SATURATED = 0.9
 CONTENDED = 0.05
 #: trealtime must carry at least this many real-time sessions on one core.
 TARGET = Target(">=", 200, "sessions")
+#: ... at least 5x the official client's sessions per core ...
+VS_OPENAI = Target(">=", 5)
+#: ... and at least 0.8x its own transport floor's.
+VS_FLOOR = Target(">=", 0.8)
+PER_CORE = "sessions per core (p99 lag < 20 ms)"
 
 
 @dataclass(frozen=True)
@@ -112,109 +136,191 @@ class Plan:
     #: Run a failed level once more when other processes held a CPU during it.
     retry: bool = True
     maximum: int = 3200
-    minimum: int = 10
+    minimum: int = 5
 
     @classmethod
-    def for_config(cls, config: RunConfig) -> Plan:
+    def for_config(cls, config: RunConfig, client: str = TREALTIME) -> Plan:
+        """The quick run tries one small level per contender (a smoke test); the full run
+        searches from a start near each contender's expected result."""
         if config.quick:
-            return cls(start=200, seconds=1.5, budget_seconds=8, bisect=False, retry=False)
-        return cls(start=100, seconds=6.0, budget_seconds=150, bisect=True)
+            return cls(start=20, seconds=1.0, budget_seconds=0, bisect=False, retry=False)
+        start = {OPENAI: 25, TREALTIME: 50, FLOOR: 100}.get(client, 50)
+        return cls(start=start, seconds=4.0, budget_seconds=50, bisect=True)
+
+
+@dataclass(frozen=True)
+class Search:
+    """One contender's search over one transport."""
+
+    client: str
+    transport: str
+    best: int | None
+    #: Where the server could not keep up (the result is then a lower bound).
+    limit: int | None
+    levels: tuple[Level, ...]
+
+    @property
+    def who(self) -> str:
+        return f"{self.client} ({self.transport})"
 
 
 class ConcurrencyScenario:
     name = "concurrency"
-    description = "real-time sessions (50 deltas/s down + 50 appends/s up) on one client core"
+    description = "real-time sessions (50 deltas/s down + 50 appends/s up) per client core"
 
     def run(self, config: RunConfig) -> ScenarioResult:
-        plan = Plan.for_config(config)
         client_cpu, server_cpu = split_cpus()
+        seconds = Plan.for_config(config).seconds
         notes = [
-            f"each level streams {plan.seconds:g} s; pass: all frames delivered and p99 lag "
+            f"each level streams {seconds:g} s; pass: all frames delivered and p99 lag "
             f"< {LAG_LIMIT_US / 1000:g} ms"
         ]
+        if config.quick:
+            notes.append("quick run: one level of 20 sessions per contender, no search")
         if client_cpu is None:
             notes.append(f"only {cpu_count()} CPU available: client and server share it")
         else:
             notes.append(f"client pinned to CPU {client_cpu}, server to CPU {server_cpu}")
-        levels: list[Level] = []
-        started = time.perf_counter()
+        clients = [TREALTIME, FLOOR]
+        missing: str | None = None
         try:
-            # The quick run skips the WebSocket-layer reference.
-            clients = (TREALTIME, FLOOR) if config.quick else (TREALTIME, FLOOR, WEBSOCKET)
-            with ServerProcess(cpu=server_cpu) as server, contextlib.ExitStack() as stack:
-                address = dataclasses.asdict(server)
+            openai_realtime()
+            clients.insert(0, OPENAI)
+        except ContenderUnavailable as exc:
+            missing = str(exc)
+            notes.append(f"openai not measured: {exc}")
+        searches: list[Search] = []
+        try:
+            with ServerProcess(cpu=server_cpu) as served, contextlib.ExitStack() as stack:
                 workers = {name: stack.enter_context(Worker(name)) for name in clients}
+                serial = 0
+                for transport in TRANSPORTS:
+                    address = address_dict(served.over(transport))
+                    for client in clients:
+                        plan = Plan.for_config(config, client)
+                        levels: list[Level] = []
 
-                def attempt(sessions: int, client: str = TREALTIME) -> Level:
-                    progress.step(f"level {len(levels) + 1}: {client} N={sessions}")
-                    fleet = Fleet(
-                        sessions,
-                        rate=50,
-                        count=int(plan.seconds * 50),
-                        appends=True,
-                        tag=f"concurrency-{sessions}-{len(levels)}",
-                        grace=max(5.0, plan.seconds),
-                    )
-                    data = workers[client].call(JOB, address, client, fleet_dict(fleet), client_cpu)
-                    level = Level(sessions, fleet_result(data), client)
-                    levels.append(level)
-                    return level
+                        def attempt(
+                            sessions: int,
+                            client: str = client,
+                            plan: Plan = plan,
+                            address: dict[str, Any] = address,
+                            transport: str = transport,
+                            levels: list[Level] = levels,
+                        ) -> Level:
+                            nonlocal serial
+                            serial += 1
+                            progress.step(f"{client} ({transport}) N={sessions}")
+                            fleet = Fleet(
+                                sessions,
+                                rate=50,
+                                count=int(plan.seconds * 50),
+                                appends=True,
+                                tag=f"concurrency-{sessions}-{serial}",
+                                grace=max(5.0, plan.seconds),
+                            )
+                            job = fleet_dict(fleet)
+                            data = workers[client].call(JOB, address, client, job, client_cpu)
+                            level = Level(sessions, fleet_result(data), client)
+                            levels.append(level)
+                            return level
 
-                best, limit = _search(plan, attempt, started)
-                # The transports alone at the target, for scale.
-                references = [attempt(int(TARGET.threshold), c) for c in clients[1:]]
+                        best, limit = _search(plan, attempt, time.perf_counter())
+                        searches.append(Search(client, transport, best, limit, tuple(levels)))
         except ServerFailed as exc:
             return ScenarioResult(self.name, self.description, (), (), (str(exc),))
+        return ScenarioResult(
+            self.name,
+            self.description,
+            (),
+            (),
+            tuple(notes + _search_notes(searches)),
+            tuple(_metrics(searches, missing)),
+        )
 
-        mine = sorted((lvl for lvl in levels if lvl.client == TREALTIME), key=lambda x: x.sessions)
-        notes += [level.describe() for level in mine]
-        for reference in references:
-            notes.append(reference.describe() + f" ({_REFERENCE[reference.client]}, for scale)")
-        if limit is not None:
-            notes.append(f"the server could not keep up at N={limit}: the result is a lower bound")
-        if best is None and mine:
+
+def _search_notes(searches: list[Search]) -> list[str]:
+    notes: list[str] = []
+    for search in searches:
+        for level in sorted(search.levels, key=lambda x: x.sessions):
+            notes.append(f"{search.transport}: {level.describe()}")
+        if search.limit is not None:
             notes.append(
-                f"no level passed: the most is below N={mine[0].sessions}, the smallest tried"
+                f"{search.who}: the server could not keep up at N={search.limit}: the result is "
+                "a lower bound"
             )
-        metrics = [
-            Metric(
-                "one core",
-                "max real-time sessions (p99 lag < 20 ms)",
-                float(best or 0) if mine else None,
-                "sessions",
-                target=TARGET,
-                missing=None if mine else "no level ran",
-            )
-        ]
-        by_client = [(TREALTIME, mine)] + [(r.client, [r]) for r in references]
-        for client, client_levels in by_client:
-            # Per-session CPU, from levels where the client was not saturated.
-            shares = [
-                lvl.result.cpu_share / lvl.sessions * 100
-                for lvl in client_levels
-                if lvl.result.cpu_share + lvl.result.wait_share < CLIENT_SATURATED
-            ]
-            if shares:
-                metrics.append(
-                    Metric(
-                        "one core",
-                        f"{client} CPU per real-time session",
-                        statistics.median(shares),
-                        "% of a core",
-                    )
-                )
-        for reference in references:
-            p99 = reference.p99_us
+        if search.best is None and search.levels:
+            smallest = min(level.sessions for level in search.levels)
+            notes.append(f"{search.who}: no level passed, the most is below N={smallest}")
+    return notes
+
+
+def _metrics(searches: list[Search], missing: str | None) -> list[Metric]:
+    """Sessions per core of each contender and transport, the graded ratios, and CPU per
+    session."""
+    metrics: list[Metric] = []
+    found = {(s.client, s.transport): s for s in searches}
+    for transport in TRANSPORTS:
+        for client in (OPENAI, TREALTIME, FLOOR):
+            search = found.get((client, transport))
+            value = None if search is None or not search.levels else float(search.best or 0)
+            why = missing if client == OPENAI and missing else "no level ran"
             metrics.append(
                 Metric(
-                    f"{reference.client}, N={reference.sessions}",
-                    "p99 delivery lag",
-                    p99 / 1000 if p99 is not None else None,
-                    "ms",
-                    missing=None if p99 is not None else "no frames",
+                    transport,
+                    f"{client} {PER_CORE}",
+                    value,
+                    "sessions",
+                    target=TARGET if client == TREALTIME else None,
+                    missing=None if value is not None else why,
                 )
             )
-        return ScenarioResult(self.name, self.description, (), (), tuple(notes), tuple(metrics))
+        mine = found.get((TREALTIME, transport))
+        for other, target in ((OPENAI, VS_OPENAI), (FLOOR, VS_FLOOR)):
+            theirs = found.get((other, transport))
+            metrics.append(_versus(transport, mine, theirs, other, target, missing))
+    for search in searches:
+        # Per-session CPU, from levels where the client was not saturated.
+        shares = [
+            lvl.result.cpu_share / lvl.sessions * 100
+            for lvl in search.levels
+            if lvl.result.cpu_share + lvl.result.wait_share < CLIENT_SATURATED
+        ]
+        if shares:
+            metrics.append(
+                Metric(
+                    search.transport,
+                    f"{search.client} CPU per real-time session",
+                    statistics.median(shares),
+                    "% of a core",
+                )
+            )
+    return metrics
+
+
+def _versus(
+    transport: str,
+    mine: Search | None,
+    theirs: Search | None,
+    other: str,
+    target: Target,
+    missing: str | None,
+) -> Metric:
+    """trealtime's sessions per core over ``other``'s (graded against ``target``)."""
+    name = f"trealtime / {other} sessions per core"
+    if mine is None or theirs is None:
+        why = missing if other == OPENAI and missing else "not measured"
+        return Metric(transport, name, None, "x", target=target, missing=why)
+    if not theirs.best:
+        why = f"{other} carried no level (below N={min(lvl.sessions for lvl in theirs.levels)})"
+        return Metric(transport, name, None, "x", target=target, missing=why)
+    return Metric(transport, name, (mine.best or 0) / theirs.best, "x", target=target)
+
+
+def _round_level(n: int) -> int:
+    """``n`` rounded down to a multiple of 10 from 100, of 5 from 20 (levels read easily)."""
+    grain = 10 if n >= 100 else 5 if n >= 20 else 1
+    return n // grain * grain
 
 
 def _search(
@@ -256,9 +362,9 @@ def _search(
             n //= 2
     if not plan.bisect or best is None or fail is None:
         return best, None
-    step = max(10, best // 10)
+    step = max(2, best // 10)
     while fail - best > step and in_budget():
-        mid = (best + fail) // 2 // 10 * 10
+        mid = _round_level((best + fail) // 2)
         if mid in (best, fail):
             break
         level = measure(mid)

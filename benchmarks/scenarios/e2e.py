@@ -15,7 +15,9 @@ and reads typed events until the end frame:
 Each client runs in a worker process of its own (:mod:`benchmarks.worker`), which imports only
 that client.  Measured there from the trigger to the end frame: CPU time
 (``time.process_time()``; the server's CPU is in the other process) per received event, and
-events per second (wall).  The clients take turns, rotating the order each round.
+events per second (wall).  Every client runs over TLS (``wss://``, as users do) and over plain
+``ws://``: each (client, transport) pair takes its turn, rotating the order each round, and
+the cases are reported per transport, with what TLS costs each client (TLS / plain).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from benchmarks.config import RunConfig
 from benchmarks.contenders import (
     FLOOR,
     OPENAI,
+    PLAIN,
+    TLS,
     TREALTIME,
     WEBSOCKET,
     ContenderUnavailable,
@@ -44,10 +48,12 @@ from benchmarks.contenders import (
 )
 from benchmarks.loopback import (
     END_ID,
+    TRANSPORTS,
     Opener,
     ServerAddress,
     ServerFailed,
     ServerProcess,
+    address_dict,
     bare_opener,
     openai_connection,
     trealtime_session,
@@ -58,6 +64,7 @@ from benchmarks.worker import Worker
 
 CPU_CASE = "client CPU per event"
 RATE_CASE = "throughput"
+TLS_CASE = "what TLS costs (client CPU per event)"
 FRAMES_PER_TURN = 106
 JOB = "benchmarks.scenarios.e2e:blast_job"
 _END_PREFIX = '{"type":"rate_limits.updated","event_id":"' + END_ID + '"'
@@ -79,7 +86,7 @@ class EndToEndScenario:
     description = "server process streams a long response over loopback (client CPU per event)"
 
     def run(self, config: RunConfig) -> ScenarioResult:
-        turns = 8 if config.quick else 40
+        turns = 4 if config.quick else 40
         query = {"bench": "blast", "turns": turns}
         notes = [
             f"{turns} voice turns per run ({turns * FRAMES_PER_TURN + 2:,} frames, "
@@ -93,66 +100,93 @@ class EndToEndScenario:
         except ContenderUnavailable as exc:
             missing[OPENAI] = str(exc)
 
-        runs: dict[str, list[Run]] = {name: [] for name in names}
+        pairs = [(name, transport) for transport in TRANSPORTS for name in names]
+        runs: dict[tuple[str, str], list[Run]] = {pair: [] for pair in pairs}
         try:
-            with ServerProcess() as server, contextlib.ExitStack() as stack:
-                address = dataclasses.asdict(server)
+            with ServerProcess() as served, contextlib.ExitStack() as stack:
+                addresses = {t: address_dict(served.over(t)) for t in TRANSPORTS}
                 workers = {name: stack.enter_context(Worker(name)) for name in names}
 
-                def run(name: str) -> Run:
-                    data = workers[name].call(JOB, address, name, query)
+                def run(name: str, transport: str) -> Run:
+                    data = workers[name].call(JOB, addresses[transport], name, query)
                     return Run(**data)
 
-                for name in names:  # warm-up: imports, caches, the server's first connection
-                    progress.step(f"warm-up {name}")
-                    run(name)
+                # Warm-up (imports, caches, first connections); the quick smoke run skips it.
+                for name, transport in [] if config.quick else pairs:
+                    progress.step(f"warm-up {name} ({transport})")
+                    run(name, transport)
                 for rnd in range(config.rounds):
-                    for k in range(len(names)):
-                        name = names[(rnd + k) % len(names)]
-                        progress.step(f"round {name}", rnd + 1, config.rounds)
-                        runs[name].append(run(name))
+                    for k in range(len(pairs)):
+                        name, transport = pairs[(rnd + k) % len(pairs)]
+                        progress.step(f"round {name} ({transport})", rnd + 1, config.rounds)
+                        runs[name, transport].append(run(name, transport))
         except ServerFailed as exc:
             return ScenarioResult(self.name, self.description, (), (), (str(exc),))
 
         measurements: list[Measurement] = []
         metrics: list[Metric] = []
-        for name in names:
-            cpu = [r.cpu_s / r.events * 1e6 for r in runs[name]]
-            rate = [r.events / r.wall_s for r in runs[name]]
-            measurements.append(Measurement.from_values(CPU_CASE, name, "µs CPU/event", cpu))
-            metrics.append(Metric.from_values(RATE_CASE, f"{name} events/s", "events/s", rate))
-            odd = sum(r.odd for r in runs[name])
-            if odd:
-                notes.append(f"{name}: {odd} events were not decoded to a typed event")
         expected = turns * FRAMES_PER_TURN + 2
-        for name in names:
-            counts = sorted({r.events for r in runs[name]} - {expected})
-            if counts:
-                notes.append(f"{name} received {counts} events in a run, not {expected}")
-
-        def cpu_per_event(name: str) -> list[float]:
-            return [r.cpu_s / r.events for r in runs[name]]
-
-        ratios: list[Ratio] = []
-        if OPENAI in runs:
-            ratios.append(
-                Ratio.from_pairs(
-                    CPU_CASE,
-                    OPENAI,
-                    TREALTIME,
-                    cpu_per_event(OPENAI),
-                    cpu_per_event(TREALTIME),
-                    VS_OPENAI,
+        for (name, transport), done in runs.items():
+            cpu = [r.cpu_s / r.events * 1e6 for r in done]
+            rate = [r.events / r.wall_s for r in done]
+            measurements.append(
+                Measurement.from_values(f"{CPU_CASE}, {transport}", name, "µs CPU/event", cpu)
+            )
+            metrics.append(
+                Metric.from_values(
+                    f"{RATE_CASE}, {transport}", f"{name} events/s", "events/s", rate
                 )
             )
-        else:
-            ratios.append(
-                Ratio(CPU_CASE, OPENAI, TREALTIME, None, target=VS_OPENAI, missing=missing[OPENAI])
-            )
-        for floor in (FLOOR, WEBSOCKET):
+            odd = sum(r.odd for r in done)
+            if odd:
+                notes.append(
+                    f"{name} ({transport}): {odd} events were not decoded to a typed event"
+                )
+            counts = sorted({r.events for r in done} - {expected})
+            if counts:
+                notes.append(
+                    f"{name} ({transport}) received {counts} events in a run, not {expected}"
+                )
+
+        def cpu_per_event(name: str, transport: str) -> list[float]:
+            return [r.cpu_s / r.events for r in runs[name, transport]]
+
+        ratios: list[Ratio] = []
+        for transport in TRANSPORTS:
+            case = f"{CPU_CASE}, {transport}"
+            if OPENAI in names:
+                ratios.append(
+                    Ratio.from_pairs(
+                        case,
+                        OPENAI,
+                        TREALTIME,
+                        cpu_per_event(OPENAI, transport),
+                        cpu_per_event(TREALTIME, transport),
+                        VS_OPENAI,
+                    )
+                )
+            else:
+                ratios.append(
+                    Ratio(case, OPENAI, TREALTIME, None, target=VS_OPENAI, missing=missing[OPENAI])
+                )
+            for floor in (FLOOR, WEBSOCKET):
+                ratios.append(
+                    Ratio.from_pairs(
+                        case,
+                        TREALTIME,
+                        floor,
+                        cpu_per_event(TREALTIME, transport),
+                        cpu_per_event(floor, transport),
+                    )
+                )
+        for name in names:
             ratios.append(
                 Ratio.from_pairs(
-                    CPU_CASE, TREALTIME, floor, cpu_per_event(TREALTIME), cpu_per_event(floor)
+                    TLS_CASE,
+                    f"{name} {TLS}",
+                    f"{name} {PLAIN}",
+                    cpu_per_event(name, TLS),
+                    cpu_per_event(name, PLAIN),
                 )
             )
         notes.append("the aim for openai / trealtime is 2x; the target is > 1x (less CPU)")

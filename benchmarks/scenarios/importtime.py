@@ -97,7 +97,7 @@ class ImportScenario:
         for name in names:
             progress.step(f"warm-up {name}")
             _import_ms(MODULES[name], env)
-        rounds = 3 if config.quick else 9
+        rounds = 1 if config.quick else 9
         samples: dict[str, list[float]] = {name: [] for name in names}
         for rnd in range(rounds):
             for k in range(len(names)):

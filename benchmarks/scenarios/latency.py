@@ -17,7 +17,8 @@ in two with a third contender, ``handoff`` (the same layer read by a task of its
 each message to the caller over a memory channel, :class:`benchmarks.loopback.HandoffFloor`):
 ``handoff - floor`` is what the hand-off between two tasks costs, ``trealtime - handoff``
 what the session does on top (decoding, the state mirror, sending through its queue).  Each
-client runs in a worker process of its own (:mod:`benchmarks.worker`).
+client runs in a worker process of its own (:mod:`benchmarks.worker`).  Every case runs over
+TLS (``wss://``, as users run) and over plain ``ws://``; the targets apply to both.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from benchmarks.contenders import (
     ContenderUnavailable,
     openai_realtime,
 )
-from benchmarks.loopback import ServerFailed, ServerProcess
+from benchmarks.loopback import TRANSPORTS, ServerFailed, ServerProcess, address_dict
 from benchmarks.results import Measurement, Metric, ScenarioResult, Target
 from benchmarks.streaming import Fleet, FleetResult, fleet_dict, fleet_result
 from benchmarks.worker import Worker
@@ -45,7 +46,6 @@ from benchmarks.worker import Worker
 TRANSPORT = WEBSOCKET
 IDLE = "idle (1 session)"
 LOAD_SESSIONS = 100
-LOAD = f"load ({LOAD_SESSIONS} sessions)"
 UNIT = "µs"
 FLEET_JOB = "benchmarks.streaming:fleet_job"
 OPENAI_JOB = "benchmarks.streaming:openai_job"
@@ -61,10 +61,13 @@ class LatencyScenario:
 
     def run(self, config: RunConfig) -> ScenarioResult:
         idle = Fleet(1, rate=500, count=100 if config.quick else 600, appends=False)
-        load = Fleet(LOAD_SESSIONS, rate=50, count=40 if config.quick else 150, appends=True)
-        load_rounds = 2 if config.quick else min(config.rounds, 5)
+        # The quick run (a smoke test) loads 20 sessions, not 100, and runs each case once.
+        sessions = 20 if config.quick else LOAD_SESSIONS
+        load = Fleet(sessions, rate=50, count=40 if config.quick else 150, appends=True)
+        load_rounds = 1 if config.quick else min(config.rounds, 5)
+        idle_rounds = 1 if config.quick else config.rounds
         notes = [
-            f"idle: 1 session, {idle.count} frames at {idle.rate:g}/s, {config.rounds} rounds; "
+            f"idle: 1 session, {idle.count} frames at {idle.rate:g}/s, {idle_rounds} rounds; "
             f"load: {load.sessions} sessions x {load.count} frames at {load.rate:g}/s, with "
             f"{load.rate:g} appends/s each, {load_rounds} rounds; the first "
             "5 frames of each session are not counted"
@@ -78,15 +81,23 @@ class LatencyScenario:
 
         runs: dict[tuple[str, str], list[FleetResult]] = {}
         clients = [TREALTIME, TRANSPORT, HANDOFF] + ([OPENAI] if has_openai else [])
+        cases = [
+            (f"{case}, {transport}", fleet, rounds, transport)
+            for transport in TRANSPORTS
+            for case, fleet, rounds in (
+                (IDLE, idle, idle_rounds),
+                (f"load ({sessions} sessions)", load, load_rounds),
+            )
+        ]
         try:
-            with ServerProcess() as server, contextlib.ExitStack() as stack:
-                address = dataclasses.asdict(server)
+            with ServerProcess() as served, contextlib.ExitStack() as stack:
                 workers = {name: stack.enter_context(Worker(name)) for name in clients}
                 serial = 0
 
-                def one(case: str, client: str, fleet: Fleet) -> FleetResult:
+                def one(transport: str, client: str, fleet: Fleet) -> FleetResult:
                     nonlocal serial
                     serial += 1
+                    address = address_dict(served.over(transport))
                     job = fleet_dict(dataclasses.replace(fleet, tag=f"latency-{serial}"))
                     if client == OPENAI:
                         data = workers[client].call(OPENAI_JOB, address, job)
@@ -94,19 +105,20 @@ class LatencyScenario:
                         data = workers[client].call(FLEET_JOB, address, client, job)
                     return fleet_result(data)
 
-                for case, fleet, rounds in ((IDLE, idle, config.rounds), (LOAD, load, load_rounds)):
+                for case, fleet, rounds, transport in cases:
                     contenders = [TREALTIME, TRANSPORT, HANDOFF]
-                    if case == IDLE and has_openai:
+                    if fleet is idle and has_openai:
                         contenders.append(OPENAI)
                     warm = dataclasses.replace(fleet, count=20)
-                    for client in contenders:
+                    for client in [] if config.quick else contenders:  # the smoke run: none
                         progress.step(f"{case}: warm-up {client}")
-                        one(case, client, warm)
+                        one(transport, client, warm)
                     for rnd in range(rounds):
                         for k in range(len(contenders)):
                             client = contenders[(rnd + k) % len(contenders)]
                             progress.step(f"{case}: {client}", rnd + 1, rounds)
-                            runs.setdefault((case, client), []).append(one(case, client, fleet))
+                            result = one(transport, client, fleet)
+                            runs.setdefault((case, client), []).append(result)
         except ServerFailed as exc:
             return ScenarioResult(self.name, self.description, (), (), (str(exc),))
 
@@ -134,10 +146,10 @@ class LatencyScenario:
                 f"CPU held by other processes); server's own lateness p99 {late / 1000:.1f} ms"
             )
 
-        for case in (IDLE, LOAD):
+        for case, fleet, _, _ in cases:
             for label, q, target in (("p50", 0.5, P50_TARGET), ("p99", 0.99, P99_TARGET)):
                 for minuend, subtrahend, name, graded in (
-                    (TREALTIME, TRANSPORT, "trealtime - floor", case == LOAD),
+                    (TREALTIME, TRANSPORT, "trealtime - floor", fleet is load),
                     (HANDOFF, TRANSPORT, "of which the hand-off", False),
                     (TREALTIME, HANDOFF, "of which the session", False),
                 ):

@@ -16,6 +16,10 @@ allocator's slack, is given for context) in the client process, against the serv
   slope once the conversation mirror has filled is the growth, in KiB per simulated minute.
   The same replay with the ids of four turns recycled shows what is left when the
   conversation mirror cannot grow.
+
+Every case runs over TLS (``wss://``, as users run: tracemalloc sees the Python side of the TLS
+layer; OpenSSL's own buffers show in RSS only) and over plain ``ws://``; the replay with
+recycled ids runs over plain ``ws://`` only (TLS holds no conversation state).
 """
 
 from __future__ import annotations
@@ -37,13 +41,15 @@ import trio
 
 from benchmarks import progress
 from benchmarks.config import RunConfig
-from benchmarks.contenders import FLOOR, TREALTIME
+from benchmarks.contenders import FLOOR, PLAIN, TLS, TREALTIME
 from benchmarks.loopback import (
     END_ID,
     ROOT,
+    TRANSPORTS,
     ServerAddress,
     ServerFailed,
     ServerProcess,
+    address_dict,
     floor_connection,
     trealtime_session,
     trealtime_trigger,
@@ -240,37 +246,47 @@ class MemoryScenario:
     description = "Python heap per idle / streaming session, and growth over a simulated hour"
 
     def run(self, config: RunConfig) -> ScenarioResult:
-        idle_count = 30 if config.quick else 200
-        stream_fleet = Fleet(10 if config.quick else 50, count=50 if config.quick else 150)
+        idle_count = 10 if config.quick else 200
+        stream_fleet = Fleet(10 if config.quick else 50, count=25 if config.quick else 150)
         replay_turns = 36 if config.quick else 720
-        # The quick run replays only the realistic case (new items every turn).
-        replays = (True,) if config.quick else (True, False)
+        # The realistic replay (new items every turn) over TLS; the quick run replays only it.
+        replays: tuple[tuple[str, bool], ...] = ((TLS, True),)
+        if not config.quick:
+            replays += ((PLAIN, True), (PLAIN, False))
         notes: list[str] = []
         metrics: list[Metric] = []
         try:
             with (
-                ServerProcess() as server,
+                ServerProcess() as served,
                 Worker(TREALTIME) as worker,
                 Worker(FLOOR) as floor_worker,
             ):
-                address = dataclasses.asdict(server)
                 workers = {TREALTIME: worker, FLOOR: floor_worker}
-                self._idle(workers, address, idle_count, metrics, notes)
-                progress.step(f"streaming: {stream_fleet.sessions} sessions")
-                per_session = worker.call(
-                    _JOBS + "streaming_job", address, fleet_dict(stream_fleet)
-                )
-                metrics.append(
-                    Metric("streaming", "heap per streaming session", per_session / KIB, "KiB")
-                )
+                for transport in TRANSPORTS:
+                    address = address_dict(served.over(transport))
+                    self._idle(workers, address, transport, idle_count, metrics, notes)
+                    progress.step(f"streaming: {stream_fleet.sessions} sessions ({transport})")
+                    per_session = worker.call(
+                        _JOBS + "streaming_job", address, fleet_dict(stream_fleet)
+                    )
+                    metrics.append(
+                        Metric(
+                            f"streaming, {transport}",
+                            "heap per streaming session",
+                            per_session / KIB,
+                            "KiB",
+                        )
+                    )
                 notes.append(
                     f"streaming: {stream_fleet.sessions} sessions, {stream_fleet.count} frames "
                     f"each at {stream_fleet.rate:g}/s with as many appends; median heap "
                     "while streaming (after the first fifth), per session"
                 )
-                for unique in replays:
+                for transport, unique in replays:
                     label = "new items every turn" if unique else "items recycled"
+                    label += f", {transport}"
                     progress.step(f"replay ({label})")
+                    address = address_dict(served.over(transport))
                     data = worker.call(_JOBS + "replay_job", address, replay_turns, unique)
                     replay = Replay(**data)
                     self._report_replay(replay, label, unique, metrics, notes)
@@ -286,22 +302,25 @@ class MemoryScenario:
     def _idle(
         workers: dict[str, Worker],
         address: dict[str, Any],
+        transport: str,
         count: int,
         metrics: list[Metric],
         notes: list[str],
     ) -> None:
         for client, worker in workers.items():
-            progress.step(f"idle: {count} {client} connections")
+            progress.step(f"idle: {count} {client} connections ({transport})")
             worker.call(_JOBS + "idle_job", address, client, 5)  # warm-up: imports, caches
             heap, rss = worker.call(_JOBS + "idle_job", address, client, count)
             name = "session" if client == TREALTIME else "floor connection"
             target = IDLE_TARGET if client == TREALTIME else None
             metrics.append(
-                Metric("idle", f"heap per idle {name}", heap / KIB, "KiB", target=target)
+                Metric(
+                    f"idle, {transport}", f"heap per idle {name}", heap / KIB, "KiB", target=target
+                )
             )
             notes.append(
-                f"idle {client}: {heap / KIB:,.1f} KiB heap, {rss / KIB:,.1f} KiB RSS "
-                f"per connection ({count} open)"
+                f"idle {client} ({transport}): {heap / KIB:,.1f} KiB heap, "
+                f"{rss / KIB:,.1f} KiB RSS per connection ({count} open)"
             )
 
     @staticmethod

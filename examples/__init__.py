@@ -1,0 +1,1 @@
+"""Runnable example applications built on trealtime (not part of the installed package)."""
