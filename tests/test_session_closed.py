@@ -50,6 +50,9 @@ USES: dict[str, Callable[[trealtime.Session], Awaitable[Any] | Any]] = {
     "set_audio_input_paused": lambda s: s.set_audio_input_paused(True),
     "set_video_input_paused": lambda s: s.set_video_input_paused(True),
     "set_video_frame_detail": lambda s: s.set_video_frame_detail("low"),
+}
+# A player's callback may report at any time, also after the block: these do nothing then.
+PLAYBACK_REPORTS: dict[str, Callable[[trealtime.Session], None]] = {
     "report_playback": lambda s: s.report_playback(ms=10),
     "playback_finished": lambda s: s.playback_finished(),
 }
@@ -78,7 +81,7 @@ async def use(session: trealtime.Session, name: str) -> None:
 
 def test_every_public_name_of_a_session_is_classified_here() -> None:
     public = {name for name in dir(trealtime.Session) if not name.startswith("_")}
-    assert public == set(USES) | READERS
+    assert public == set(USES) | set(PLAYBACK_REPORTS) | READERS
 
 
 @pytest.mark.parametrize("name", sorted(USES))
@@ -96,6 +99,8 @@ async def test_after_the_block_every_method_raises_closed_resource_error(
             await session.wait_for(events.ResponseOutputAudioDelta)
         with pytest.raises(trio.ClosedResourceError):
             await use(session, name)
+    for report in PLAYBACK_REPORTS.values():
+        report(session)  # no error
     # The state stays readable.
     assert session.closed
     assert session.close_reason == trealtime.CloseReason(1000, "closed by the client")

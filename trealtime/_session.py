@@ -698,14 +698,20 @@ class Session:
 
         Give ``ms`` or ``nbytes`` from the start of the item (``item_id``, default: the item
         being played). Once reported, truncation on interruption uses these positions instead
-        of the wall-clock estimate.
+        of the wall-clock estimate. Ignored once the session has ended: a player's callback may
+        still report after that, and nothing is left to truncate.
         """
-        self._check_not_left()
+        if self.closed:
+            return
         self._playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
 
     def playback_finished(self) -> None:
-        """All audio received so far has been played: nothing to truncate on interruption."""
-        self._check_not_left()
+        """All audio received so far has been played: nothing to truncate on interruption.
+
+        Ignored once the session has ended (like :meth:`report_playback`).
+        """
+        if self.closed:
+            return
         self._playback.on_playback_finished()
 
     async def interrupt(self) -> Interruption:
