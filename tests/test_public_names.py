@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import pickle
 import traceback
+import typing
 
 import attrs
 import pytest
 
 import trealtime
+import trealtime.testing
 
-# attrs classes are left alone: their reprs name no module ("CloseReason(code=...)").
+# attrs classes (and TypedDicts) are left alone: their reprs name no module
+# ("CloseReason(code=...)").
 PLAIN_PUBLIC_CLASSES = [
-    getattr(trealtime, name)
-    for name in trealtime.__all__
-    if isinstance(getattr(trealtime, name), type) and not attrs.has(getattr(trealtime, name))
+    (module.__name__, getattr(module, name))
+    for module in (trealtime, trealtime.testing)
+    for name in module.__all__
+    if isinstance(getattr(module, name), type)
+    and not attrs.has(getattr(module, name))
+    and not typing.is_typeddict(getattr(module, name))
 ]
 
 
@@ -26,10 +32,12 @@ def test_a_public_exception_prints_as_trealtime_dot_its_name() -> None:
     assert lines[-1] == "trealtime.ConfigurationError: no API key\n"
 
 
-@pytest.mark.parametrize("cls", PLAIN_PUBLIC_CLASSES, ids=lambda cls: cls.__name__)
-def test_public_classes_name_the_public_module(cls: type) -> None:
-    assert cls.__module__ == "trealtime"
-    assert getattr(trealtime, cls.__name__) is cls
+@pytest.mark.parametrize(
+    ("module", "cls"), PLAIN_PUBLIC_CLASSES, ids=[cls.__name__ for _, cls in PLAIN_PUBLIC_CLASSES]
+)
+def test_public_classes_name_the_public_module(module: str, cls: type) -> None:
+    assert cls.__module__ == module
+    assert "trealtime._" not in repr(cls)
 
 
 def test_attrs_reprs_name_no_module() -> None:

@@ -27,6 +27,7 @@ from ._notgiven import NOT_GIVEN as NOT_GIVEN
 from ._notgiven import NotGiven as NotGiven
 from ._notgiven import is_given as is_given
 from ._playback import Truncation as Truncation
+from ._public import show_public_module as _show_public_module
 from ._reconnect import ReconnectPolicy as ReconnectPolicy
 from ._resample import StreamResampler as StreamResampler
 from ._response_handle import ResponseDropped as ResponseDropped
@@ -92,18 +93,4 @@ __all__ = sorted(
 )
 
 
-def _show_public_module() -> None:
-    """Make the public classes whose tracebacks and reprs name their module (the exceptions
-    and the plain classes; attrs reprs show no module) name ``trealtime``, not ``trealtime._x``.
-
-    attrs classes keep theirs: their string annotations are resolved in that module.
-    """
-    import attrs
-
-    for name in __all__:
-        obj = globals()[name]
-        if isinstance(obj, type) and not attrs.has(obj):
-            obj.__module__ = __name__
-
-
-_show_public_module()
+_show_public_module(globals(), __all__, __name__)

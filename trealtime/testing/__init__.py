@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from .._public import show_public_module as _show_public_module
 from ._fake_connection import FakeConnection
 from ._fake_faults import (
     LAST_CLIENT_EVENT,
@@ -90,3 +91,5 @@ __all__ = [
     "silence",
     "synthesize_speech",
 ]
+
+_show_public_module(globals(), __all__, __name__)
