@@ -2,7 +2,8 @@
 
 - a differential property: any stream of whole server frames (mostly valid, some breaking one
   rule), cut anywhere, gives the same messages, pings, pongs and close from
-  :class:`FrameReader` as from wsproto's client;
+  :class:`FrameReader` as from wsproto's client; and the same for a stream cut off anywhere,
+  read with a finite size limit;
 - targeted tests of the reader: frames cut finely, the size limit, sticky errors, nothing after a
   close, feeding again before the events are taken, ``bytearray`` input;
 - the writers, parsed back with wsproto's server-side frame parser.
@@ -392,9 +393,9 @@ def describe(event: Event) -> Outcome:
     return ("close", event.code, event.reason)
 
 
-def reader_outcomes(chunks: Sequence[bytes]) -> list[Outcome]:
+def reader_outcomes(chunks: Sequence[bytes], max_message_size: int = UNLIMITED) -> list[Outcome]:
     """What FrameReader makes of ``chunks``, ending with ("error", code) on a violation."""
-    reader = FrameReader(UNLIMITED)
+    reader = FrameReader(max_message_size)
     outcomes = []
     for chunk in chunks:
         reader.feed(chunk)
@@ -407,16 +408,35 @@ def reader_outcomes(chunks: Sequence[bytes]) -> list[Outcome]:
     return outcomes
 
 
-def wsproto_outcomes(chunks: Sequence[bytes]) -> list[Outcome]:
+def wsproto_outcomes(chunks: Sequence[bytes], max_message_size: int = UNLIMITED) -> list[Outcome]:
     """What wsproto's client makes of ``chunks``: whole messages, pings, pongs, then the close
-    (a server's close leaves the connection REMOTE_CLOSING; a violation leaves it OPEN)."""
+    (a server's close leaves the connection REMOTE_CLOSING; a violation leaves it OPEN).
+
+    wsproto has no size limit, so ``max_message_size`` is applied here the way a client of it
+    would (trio-websocket does): a message whose bytes so far pass it ends with ("error", 1009).
+    Like FrameReader, a frame that does not end its message counts at least one byte.
+    """
     connection = Connection(ConnectionType.CLIENT)
     outcomes: list[Outcome] = []
     texts: list[str] = []
     blobs: list[bytes] = []
+    cost = frame_size = 0
     for chunk in chunks:
         connection.receive_data(chunk)
         for event in connection.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                size = len(event.data.encode() if isinstance(event.data, str) else event.data)
+                cost += size
+                frame_size += size
+                if event.frame_finished:
+                    if not (frame_size or event.message_finished):
+                        cost += 1
+                    frame_size = 0
+                if cost > max_message_size:
+                    outcomes.append(("error", 1009))
+                    return outcomes
+                if event.message_finished:
+                    cost = 0
             if isinstance(event, TextMessage):
                 texts.append(event.data)
                 if event.message_finished:
@@ -449,6 +469,44 @@ def test_reader_agrees_with_wsproto(frames: list[WireFrame], data: st.DataObject
     kind, *values = expected[-1] if expected else ("nothing",)
     label(f"ends with {kind} {values[0]}" if kind in ("close", "error") else f"ends with {kind}")
     assert reader_outcomes(chunks) == expected
+
+
+LIMITS = st.integers(0, 450) | st.integers(65_500, 66_500)
+
+
+@DIFFERENTIAL
+@given(frames=server_streams(), limit=LIMITS, data=st.data())
+def test_truncated_stream_with_a_size_limit_agrees_with_wsproto(
+    frames: list[WireFrame], limit: int, data: st.DataObject
+) -> None:
+    """Any stream of server frames, cut off anywhere and fed in pieces to a reader with a finite
+    ``max_message_size``, gives what wsproto's client gives with that limit applied.
+
+    One difference is allowed: on a prefix, one side may refuse a frame the other is still
+    waiting for. FrameReader refuses from a frame's header (an oversized message, a header that
+    breaks a rule) where wsproto may wait for more bytes; wsproto checks UTF-8 as a text frame's
+    payload arrives where FrameReader waits for the whole frame. Then the stream whole is
+    refused at the same point by both, with the same code, or with 1009 by FrameReader where
+    wsproto finds another fault in the payload of a message over the limit.
+    """
+    stream = encode_all(frames)
+    prefix = stream[: data.draw(st.integers(0, len(stream)), label="cut off at")]
+    chunks = chunked(data, prefix)
+    ours = reader_outcomes(chunks, limit)
+    theirs = wsproto_outcomes(chunks, limit)
+    if ours != theirs:
+        label("one side refused first")
+        pairs = enumerate(zip(ours, theirs, strict=False))
+        agreed = next((i for i, (a, b) in pairs if a != b), min(len(ours), len(theirs)))
+        assert max(len(ours), len(theirs)) == agreed + 1, (ours, theirs)
+        assert all(kind == "error" for kind, *_ in ours[agreed:] + theirs[agreed:])
+        whole_ours = reader_outcomes([stream], limit)
+        whole_theirs = wsproto_outcomes([stream], limit)
+        assert whole_ours[:agreed] == whole_theirs[:agreed] == ours[:agreed]
+        assert whole_ours[agreed][0] == whole_theirs[agreed][0] == "error"
+        assert whole_ours[agreed] in (whole_theirs[agreed], ("error", 1009))
+    else:
+        label(f"agree, ending with {ours[-1][0] if ours else 'nothing'}")
 
 
 def assert_both_read(frame: WireFrame, *expected: Outcome) -> None:
@@ -542,9 +600,9 @@ def test_frame_fed_byte_by_byte_gives_one_message(text: str) -> None:
 
 @pytest.mark.parametrize("take_events", [True, False], ids=["drained", "batched"])
 def test_large_message_in_small_chunks_is_joined_once(take_events: bool) -> None:
-    """A 5 MB message fed 4 KiB at a time comes out whole, and its chunks are held apart until
-    then (not joined onto a growing buffer at every feed), whether or not events are taken
-    between feeds."""
+    """A 5 MB message fed 4 KiB at a time comes out whole, and its chunks are collected in the
+    pending buffer until then (not joined onto the parse buffer at every feed), whether or not
+    events are taken between feeds."""
     payload = random_bytes(5 * 2**20, seed=5)
     stream = WireFrame(BINARY, payload).encode()
     chunks = cut_at(stream, range(4096, len(stream), 4096))
@@ -553,7 +611,8 @@ def test_large_message_in_small_chunks_is_joined_once(take_events: bool) -> None
         reader.feed(chunk)
         if take_events:
             assert reader.next_event() is None
-        assert len(reader._pending) == index  # every chunk after the first waits, unjoined
+        # every chunk after the first waits, unjoined
+        assert len(reader._pending) == sum(map(len, chunks[1 : index + 1]))
         assert len(reader._buffer) == len(chunks[0])
     reader.feed(chunks[-1])
     [message] = drain(reader)

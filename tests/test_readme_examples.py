@@ -5,6 +5,7 @@ Blocks that need an API key get the fake server's URL and key in place of the re
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 from collections.abc import AsyncIterator, Callable
@@ -152,16 +153,26 @@ def test_every_readme_snippet_is_covered_here() -> None:
         [
             "Example",
             "A voice agent",
+            "Keys for browsers and phones",
+            "SIP calls: accept, then a sideband session",
             "Events and the codec",
             "Settings",
+            "Transcription sessions",
             "Testing your app",
             "Testing your app",
         ]
     )
+    yours = {"play", "microphone", "speaker", "frame", "pcm"}
+    yours |= {"WEBHOOK_SECRET", "nursery", "order_status"}
     for snippet in SNIPPETS:  # only what a snippet marks as yours is filled in
-        assert snippet.yours <= {"play", "microphone", "speaker", "frame", "pcm"}, snippet.section
+        assert snippet.yours <= yours, snippet.section
     marked = {s.section for s in SNIPPETS if s.needs_api_key}
-    assert marked == {"Example", "A voice agent"}  # talking to the API says so
+    assert marked == {  # talking to the API says so
+        "Example",
+        "A voice agent",
+        "Keys for browsers and phones",
+        "SIP calls: accept, then a sideband session",
+    }
 
 
 def test_every_readme_snippet_type_checks(tmp_path: Path) -> None:
@@ -294,6 +305,64 @@ def test_readme_codec_snippet_runs_as_written() -> None:
     assert '"type":"input_audio_buffer.append"' in namespace["text"]
 
 
+def test_readme_transcription_snippet_runs_as_written() -> None:
+    (snippet,) = _by_section("Transcription sessions")
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet.code, "README.md:Transcription sessions", "exec"), namespace)
+    assert isinstance(
+        namespace["settings"].session_properties, events.TranscriptionSessionProperties
+    )
+
+
+async def test_readme_calls_snippets_run_as_written(
+    realtime_server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key minting and the SIP webhook sketch, against the fake server's REST API and
+    calls; only the yours names (the webhook secret, the nursery, a tool) are filled in."""
+    from trealtime.webhooks import sign_webhook
+
+    (keys,) = _by_section("Keys for browsers and phones")
+    (sip,) = _by_section("SIP calls: accept, then a sideband session")
+    assert sip.yours == {"WEBHOOK_SECRET", "nursery", "order_status"}
+    _against(realtime_server, monkeypatch)  # open_session
+    monkeypatch.setenv("OPENAI_API_KEY", realtime_server.api_key)  # open_rest_client reads it
+    real_open_rest_client = trealtime.open_rest_client
+    monkeypatch.setattr(
+        trealtime,
+        "open_rest_client",
+        functools.partial(real_open_rest_client, url=realtime_server.url),
+    )
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(keys.code, "README.md:Keys", "exec"), namespace)
+    with trio.fail_after(20):
+        minted = await namespace["mint_browser_key"]()
+    assert str(minted["value"]).startswith("ek_")
+
+    def order_status(order_id: str) -> str:
+        """Where an order is."""
+        return "shipped"
+
+    secret = realtime_server.calls.webhook_secret
+    namespace = {"__name__": "readme", "WEBHOOK_SECRET": secret, "order_status": order_status}
+    exec(compile(sip.code, "README.md:SIP calls", "exec"), namespace)
+    call = realtime_server.calls.add(kind="sip")
+    body = (
+        b'{"id":"evt_1","type":"realtime.call.incoming","created_at":1,'
+        b'"data":{"call_id":"' + call.call_id.encode() + b'","sip_headers":[]}}'
+    )
+    headers = sign_webhook(body, secret, webhook_id="evt_1")
+    on_webhook = namespace["on_webhook"]
+    with trio.fail_after(20):
+        async with trealtime.open_rest_client() as rest, trio.open_nursery() as nursery:
+            namespace["nursery"] = nursery
+            assert await on_webhook(body, {**headers, "webhook-id": "evt_2"}, rest) == 400
+            assert await on_webhook(body, headers, rest) == 200
+            await (await call.wait_sideband()).wait_for_client_event(events.ResponseCreate)
+            await call.press("0")
+            await call.wait_status("referred")
+    assert call.referred_to == "tel:+15550100000"
+
+
 def test_readme_settings_snippet_runs_as_written() -> None:
     (snippet,) = _by_section("Settings")
     assert not snippet.yours
@@ -356,3 +425,69 @@ def test_the_helper_table_matches_the_session() -> None:
             for named in re.findall(r"`([A-Z]\w+)`", returns):
                 if hasattr(trealtime, named):
                     assert named in str(annotation), f"{name}: {named} vs {annotation}"
+
+
+async def test_the_calls_snippets(
+    realtime_server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Calls": key minting, then the webhook and sideband sketch (the fake's URL added)."""
+    from trealtime import SessionProperties
+    from trealtime.webhooks import RealtimeCallIncoming
+
+    monkeypatch.setenv("OPENAI_API_KEY", realtime_server.api_key)
+    url = realtime_server.url
+
+    async def mint_browser_key() -> dict[str, object]:
+        async with trealtime.open_rest_client(url=url) as rest:
+            secret = await rest.create_client_secret(
+                session=SessionProperties(model="gpt-realtime", instructions="Be brief."),
+                expires_after=600,  # seconds in which it can open sessions
+            )
+        return {"value": secret.value, "expires_at": secret.expires_at}
+
+    minted = await mint_browser_key()
+    assert str(minted["value"]).startswith("ek_")
+
+    webhook_secret = realtime_server.calls.webhook_secret
+    call_session = trealtime.SessionProperties(model="gpt-realtime", instructions="Be brief.")
+
+    def order_status(order_id: str) -> str:
+        """Where an order is."""
+        return "shipped"
+
+    async def on_webhook(body: bytes, headers: dict[str, str], rest: trealtime.RestClient) -> int:
+        try:
+            event = trealtime.unwrap_webhook(body, headers, secret=webhook_secret)
+        except trealtime.WebhookVerificationError:
+            return 400  # a bad signature, a stale timestamp, missing headers
+        if isinstance(event, RealtimeCallIncoming):
+            await rest.accept_call(event.data.call_id, session=call_session)
+            nursery.start_soon(run_call, event.data.call_id, rest)
+        return 200
+
+    async def run_call(call_id: str, rest: trealtime.RestClient) -> None:
+        async with trealtime.open_session(
+            call_id=call_id, tools=[order_status], url=url
+        ) as session:
+            await session.create_response(instructions="Greet the caller.")
+            with session.dtmf() as keys:
+                async for press in keys:  # ends when the call does
+                    if press.event == "0":
+                        await rest.refer_call(call_id, "tel:+15550100000")
+
+    from trealtime.webhooks import sign_webhook
+
+    call = realtime_server.calls.add(kind="sip")
+    body = (
+        b'{"id":"evt_1","type":"realtime.call.incoming","created_at":1,'
+        b'"data":{"call_id":"' + call.call_id.encode() + b'","sip_headers":[]}}'
+    )
+    headers = sign_webhook(body, webhook_secret, webhook_id="evt_1")
+    with trio.fail_after(20):
+        async with trealtime.open_rest_client(url=url) as rest, trio.open_nursery() as nursery:
+            assert await on_webhook(body, {**headers, "webhook-id": "evt_2"}, rest) == 400
+            assert await on_webhook(body, headers, rest) == 200
+            await (await call.wait_sideband()).wait_for_client_event(events.ResponseCreate)
+            await call.press("0")
+            await call.wait_status("referred")
+    assert call.referred_to == "tel:+15550100000"

@@ -46,6 +46,8 @@ USES: dict[str, Callable[[trealtime.Session], Awaitable[Any] | Any]] = {
     "remove_tool": lambda s: s.remove_tool("weather"),
     "set_tools": lambda s: s.set_tools([]),
     "interrupt": lambda s: s.interrupt(),
+    "restart": lambda s: s.restart(),
+    "dtmf": lambda s: s.dtmf(),
     "wait_for": lambda s: s.wait_for(events.ResponseDone),
     "set_audio_input_paused": lambda s: s.set_audio_input_paused(True),
     "set_video_input_paused": lambda s: s.set_video_input_paused(True),
@@ -70,6 +72,7 @@ READERS = {
     "closed",
     "input_transcript",
     "statistics",
+    "transcription_only",
 }
 
 

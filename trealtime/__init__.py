@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 from . import events as events
+from . import rest as rest
+from . import webhooks as webhooks
 from ._audio_input import AudioInputPipeline as AudioInputPipeline
 from ._audio_input import AudioInputStatistics as AudioInputStatistics
 from ._connect import DEFAULT_URL as DEFAULT_URL
+from ._dtmf import DtmfKeys as DtmfKeys
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
 from ._images import encode_raw_frame as encode_raw_frame
@@ -48,6 +51,12 @@ from ._tools import ToolProgress as ToolProgress
 from ._tools import ToolRegistry as ToolRegistry
 from ._tools import ToolSpec as ToolSpec
 from ._tools import tool_from_callable as tool_from_callable
+from .rest import ClientSecret as ClientSecret
+from .rest import RestClient as RestClient
+from .rest import RetryPolicy as RetryPolicy
+from .rest import open_rest_client as open_rest_client
+from .webhooks import unwrap_webhook as unwrap_webhook
+from .webhooks import verify_webhook as verify_webhook
 
 __version__ = "0.1.0"
 
@@ -58,6 +67,15 @@ __all__ = sorted(
         "NOT_GIVEN",
         "AudioInputPipeline",
         "AudioInputStatistics",
+        "ClientSecret",
+        "DtmfKeys",
+        "RestClient",
+        "RetryPolicy",
+        "open_rest_client",
+        "rest",
+        "unwrap_webhook",
+        "verify_webhook",
+        "webhooks",
         "CloseReason",
         "Conversation",
         "Interruption",

@@ -74,15 +74,23 @@ class Endpoint:
             raise ConfigurationError(f"the URL has an invalid port: {url!r} ({exc})") from None
         tls = parts.scheme == "wss"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if model is not None and "call_id" not in query and "intent" not in query:
-            query.setdefault("model", model)
         query.update(extra_query or {})
+        # A sideband socket (call_id) joins a call whose model is already fixed, and a
+        # transcription session (intent) names none: neither takes a model parameter.
+        if model is not None and "call_id" not in query and "intent" not in query:
+            query = {"model": model, **query}
         path = parts.path or "/"
         resource = f"{path}?{urlencode(query)}" if query else path
         host = parts.hostname
         if azure is None:
             azure = host.endswith(_AZURE_HOST_SUFFIXES)
         return cls(host, port or (443 if tls else 80), tls, resource, azure)
+
+    @property
+    def rest_base(self) -> str:
+        """The REST counterpart of this endpoint: ``wss://h/v1/realtime`` → ``https://h/v1/realtime``."""
+        path = self.resource.partition("?")[0].rstrip("/")
+        return f"{'https' if self.tls else 'http'}://{self.authority}{path}"
 
     @property
     def authority(self) -> str:

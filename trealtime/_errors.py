@@ -11,7 +11,9 @@
     ├── ConnectionLost          the connection dropped while a request waited; the session goes on
     ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
     ├── ServerError             the server answered with an ``error`` event (.code, .message …)
+    │   └── HTTPStatusError     …or a REST request with an HTTP error status (.status_code)
     ├── TranscriptionFailed     the server could not transcribe a user audio item (.item_id …)
+    ├── WebhookVerificationError  a webhook's signature, timestamp or headers do not verify
     └── ProtocolError           the protocol was broken (abstract)
         ├── LocalProtocolError  …by the caller: an illegal request in the current state
         └── RemoteProtocolError …by the server: a frame that cannot be decoded (.raw)
@@ -37,9 +39,11 @@ __all__ = [
     "RealtimeError",
     "RemoteProtocolError",
     "RequestTimeout",
+    "HTTPStatusError",
     "ServerError",
     "SessionClosed",
     "TranscriptionFailed",
+    "WebhookVerificationError",
 ]
 
 
@@ -128,6 +132,27 @@ class TranscriptionFailed(RealtimeError):
         self.message = message
         why = ": ".join(part for part in (code, message) if part) or "no reason given"
         super().__init__(f"the transcription of {item_id} failed ({why})")
+
+
+class HTTPStatusError(ServerError):
+    """A REST request (client secrets, calls) was answered with an HTTP error status.
+
+    ``status_code`` and ``headers`` are the response's; the rest is the API's ``error`` body
+    (with any credential the client sent blanked out).
+    """
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], detail: ErrorDetail) -> None:
+        self.status_code = status_code
+        self.headers = dict(headers)
+        super().__init__(detail)
+        self.args = (f"HTTP {status_code}: {self.args[0]}",)
+
+
+class WebhookVerificationError(RealtimeError, ValueError):
+    """A webhook did not verify: a bad or missing signature, a stale timestamp, bad headers.
+
+    Answer such a request with HTTP 400 and do not act on it.
+    """
 
 
 class ProtocolError(RealtimeError):

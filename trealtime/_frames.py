@@ -5,8 +5,11 @@
 extensions are negotiated, so every reserved bit must be zero.
 
 Written for the hot path: a frame that arrives whole is sliced from the bytes read, never
-copied into a buffer first, and a frame that arrives in pieces is joined once, when it is
-complete (so a large message costs linear time however finely it is cut).
+copied into a buffer first, and a frame that arrives in pieces is collected in one buffer and
+joined once, when it is complete (so a large message costs linear time however finely it is
+cut). Memory is bounded by ``max_message_size`` whatever arrives: pending reads and the
+fragments of a message are each held in one buffer, never one object per piece, and every
+fragment counts against the limit (empty ones too).
 """
 
 from __future__ import annotations
@@ -86,12 +89,14 @@ class FrameReader:
         self._max_message_size = max_message_size
         self._buffer = b""  # the bytes being parsed, from _position on
         self._position = 0
-        self._pending: list[bytes] = []  # bytes fed while a frame is incomplete
-        self._pending_size = 0
+        # Bytes fed while a frame is incomplete, collected in one buffer (however small the
+        # reads) and joined onto the rest once a parse has enough to get further.
+        self._pending = bytearray()
         self._needed = 0  # bytes a parse must have in hand to get further
-        self._fragments: list[str | bytes] = []
+        # The fragments of the open message, in one growing buffer (not one object each).
+        self._fragments = bytearray()
         self._fragment_opcode = 0  # TEXT or BINARY while a fragmented message is open
-        self._fragments_size = 0
+        self._fragments_cost = 0  # counted against max_message_size: see _fragment_cost
         self._text_decoder: codecs.IncrementalDecoder | None = None
         self._error: FrameError | None = None
         self.closed = False
@@ -99,14 +104,14 @@ class FrameReader:
 
     def feed(self, data: bytes | bytearray) -> None:
         """Add bytes read from the stream."""
-        if type(data) is not bytes:
-            data = bytes(data)  # messages and payloads come out as bytes, never views of it
         if self._pending or self._position < len(self._buffer):
             # Held until a parse has enough to get further: then joined once.
-            self._pending.append(data)
-            self._pending_size += len(data)
-        else:
+            self._pending += data
+        elif type(data) is bytes:
             self._buffer = data
+            self._position = 0
+        else:
+            self._buffer = bytes(data)  # messages come out as bytes, never views of a buffer
             self._position = 0
 
     def next_event(self) -> str | bytes | Ping | Pong | Close | None:
@@ -137,9 +142,13 @@ class FrameReader:
             fin = first & 0x80
             if first & 0x70:
                 raise _protocol_error("reserved bit set (no extension was negotiated)")
+            if second & 0x80:
+                raise _protocol_error("the server masked a frame")
             length = second & 0x7F
             header_size = 2
             if length >= 126:
+                if opcode >= CLOSE:  # refused now, not once a length it must not have is in
+                    self._check_header(opcode, fin, length)
                 header_size = 4 if length == 126 else 10
                 if available < header_size:
                     self._needed = header_size
@@ -150,8 +159,6 @@ class FrameReader:
                 if length >> 63:
                     raise _protocol_error("8-byte payload length with the top bit set")
             self._check_header(opcode, fin, length)
-            if second & 0x80:
-                raise _protocol_error("the server masked a frame")
             end = start + header_size + length
             if end > len(buffer):
                 self._needed = header_size + length
@@ -166,13 +173,12 @@ class FrameReader:
 
     def _join_pending(self) -> bool:
         """Join the pending bytes onto the buffer once they make up what the parse needs."""
-        held = len(self._buffer) - self._position + self._pending_size
-        if held < self._needed:
+        pending = self._pending
+        if len(self._buffer) - self._position + len(pending) < self._needed:
             return False
-        self._buffer = b"".join([self._buffer[self._position :], *self._pending])
+        self._buffer = b"".join((memoryview(self._buffer)[self._position :], pending))
         self._position = 0
-        self._pending.clear()
-        self._pending_size = 0
+        self._pending = bytearray()  # a fresh one: clearing would keep the old one's capacity
         return True
 
     def _check_header(self, opcode: int, fin: int, length: int) -> None:
@@ -191,7 +197,7 @@ class FrameReader:
                 raise _protocol_error("continuation frame with no message to continue")
         elif self._fragment_opcode:
             raise _protocol_error("new message before the last one ended")
-        if self._fragments_size + length > self._max_message_size:
+        if self._fragments_cost + _fragment_cost(length, fin) > self._max_message_size:
             raise FrameError(1009, f"message larger than {self._max_message_size} bytes")
 
     def _frame(
@@ -215,24 +221,31 @@ class FrameReader:
             if opcode == TEXT:
                 self._text_decoder = codecs.getincrementaldecoder("utf-8")()
         decoder = self._text_decoder
-        if decoder is None:
-            self._fragments.append(payload)
-        else:
+        if decoder is not None:
             # Checked frame by frame, so bad UTF-8 is refused before the message ends.
             try:
-                self._fragments.append(decoder.decode(payload, bool(fin)))
+                decoder.decode(payload, bool(fin))
             except UnicodeDecodeError as exc:
                 raise FrameError(1007, f"text message is not valid UTF-8: {exc}") from None
-        self._fragments_size += len(payload)
+        self._fragments += payload
+        self._fragments_cost += _fragment_cost(len(payload), fin)
         if not fin:
             return None
         fragments = self._fragments
-        message = "".join(fragments) if decoder is not None else b"".join(fragments)  # type: ignore[arg-type]
-        fragments.clear()
-        self._fragments_size = 0
+        message = fragments.decode() if decoder is not None else bytes(fragments)
+        self._fragments = bytearray()
+        self._fragments_cost = 0
         self._fragment_opcode = 0
         self._text_decoder = None
         return message
+
+
+def _fragment_cost(length: int, fin: int) -> int:
+    """What a data frame of a message counts against ``max_message_size``: its payload, and at
+    least one byte for a frame that does not end the message, so that a stream of empty
+    fragments is refused like any other endless message (a message of exactly the limit,
+    ended by an empty frame, is still whole)."""
+    return length if length or fin else 1
 
 
 def _decode_text(payload: bytes) -> str:
@@ -271,6 +284,11 @@ class _MaskingKeys:
         self._pool = b""
         self._position = 0
 
+    def reset(self) -> None:
+        """Drop the keys read so far (a forked child must not send its parent's keys)."""
+        self._pool = b""
+        self._position = 0
+
     def next(self) -> bytes:
         position = self._position
         if position >= len(self._pool):
@@ -281,6 +299,8 @@ class _MaskingKeys:
 
 
 _masking_keys = _MaskingKeys()
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_masking_keys.reset)
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Protocol
 
 import attrs
 
@@ -27,12 +28,32 @@ from ._item_models import (
     OutputText,
 )
 
-__all__ = ["ReconnectPolicy", "replay_items"]
+__all__ = ["Backoff", "ReconnectPolicy", "backoff_delay", "replay_items"]
 
 TRANSIENT_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015})
 FATAL_ERROR_CODES = frozenset(
     {"invalid_api_key", "insufficient_quota", "account_deactivated", "billing_hard_limit_reached"}
 )
+
+
+class Backoff(Protocol):
+    """The knobs of an exponential backoff with jitter."""
+
+    @property
+    def initial_delay(self) -> float: ...
+    @property
+    def max_delay(self) -> float: ...
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+
+
+def backoff_delay(policy: Backoff, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt ``attempt`` (1-based) under ``policy``."""
+    base = min(policy.max_delay, policy.initial_delay * policy.multiplier ** (attempt - 1))
+    spread = (rng or random).uniform(1 - policy.jitter, 1 + policy.jitter)
+    return max(0.0, base * spread)
 
 
 @attrs.frozen(kw_only=True)
@@ -58,9 +79,7 @@ class ReconnectPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based)."""
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-        return max(0.0, base * spread)
+        return backoff_delay(self, attempt, rng)
 
     def should_retry_close(self, code: int) -> bool:
         """Whether a connection that ended with WebSocket close ``code`` is worth retrying."""

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from .._public import show_public_module as _show_public_module
+from ._fake_calls import DEFAULT_WEBHOOK_SECRET, FakeCall, FakeCalls
 from ._fake_connection import FakeConnection
 from ._fake_faults import (
     LAST_CLIENT_EVENT,
@@ -41,6 +42,7 @@ from ._fake_faults import (
     Wire,
 )
 from ._fake_replay import Divergence, ReplayReport
+from ._fake_rest import ClientSecretRecord, FakeRestApi
 from ._fake_script import (
     DEFAULT_REPLY,
     DEFAULT_TRANSCRIPT,
@@ -54,6 +56,11 @@ from ._speech import silence, synthesize_speech
 from ._vad import EnergyVad
 
 __all__ = [
+    "DEFAULT_WEBHOOK_SECRET",
+    "ClientSecretRecord",
+    "FakeCall",
+    "FakeCalls",
+    "FakeRestApi",
     "DEFAULT_REPLY",
     "DEFAULT_TRANSCRIPT",
     "LAST_CLIENT_EVENT",

@@ -164,6 +164,7 @@ class FakeConnection:
         self._closed = trio.Event()
         self._closing = False
         self._close_done = trio.Event()
+        self._nursery: trio.Nursery | None = None
 
     @property
     def received(self) -> list[ClientEvent]:
@@ -247,6 +248,7 @@ class FakeConnection:
         """Serve the connection until the client leaves or the connection is closed."""
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._write)
                 self._open(nursery)
                 await self._read(nursery)
@@ -292,13 +294,25 @@ class FakeConnection:
             self._server_record.append(event)
             for fault in self._triggers.fire(event, self):
                 self._outbox.put(_Frame("", fault=fault))
-            self._put(events)
-            for stream, waker in self._wakers.items():
-                if stream.done:
-                    waker.set()
-            for stream in self.state.take_started():
-                self._wakers[stream] = trio.Event()
-                nursery.start_soon(self._drive, stream)
+            self._follow(nursery, events)
+
+    def _follow(self, nursery: trio.Nursery, events: list[ServerEvent]) -> None:
+        """Send what the protocol state produced, and drive the responses it started."""
+        self._put(events)
+        for stream, waker in self._wakers.items():
+            if stream.done:
+                waker.set()
+        for stream in self.state.take_started():
+            self._wakers[stream] = trio.Event()
+            nursery.start_soon(self._drive, stream)
+
+    def hear(self, data: str) -> None:
+        """Take a client event as if from the call's media leg (SIP/WebRTC), not this socket:
+        the server answers on this socket, and the event is not in ``received``."""
+        if self._nursery is None or self.closed:
+            raise RuntimeError("the connection is not running")
+        _, events = self.state.receive(data)
+        self._follow(self._nursery, events)
 
     async def _write(self) -> None:
         while True:

@@ -5,11 +5,16 @@ server-side WebSocket, checks the handshake like the real endpoint (path, API ke
 ``model`` and ``intent`` from the query, then serves the connection with a
 :class:`FakeConnection` (which simulates the API, or replays a recording). Faults are scripted
 here: armed as triggers, or given to the next connection.
+
+The same port serves the REST half (:mod:`._fake_rest`: client secrets, calls): a request that
+is no WebSocket upgrade is answered over plain HTTP (:mod:`._fake_http`). Simulated SIP calls
+(:mod:`._fake_calls`) ring a webhook URL and take sideband (``call_id``) connections.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import time
@@ -27,7 +32,10 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_strea
 
 from .._recording import RecordedFrame
 from ..events import ClientEvent, ServerEvent
+from ._fake_calls import ACCEPTED, FakeCall, FakeCalls
+from ._fake_config import update_session
 from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._fake_errors import ClientError
 from ._fake_faults import (
     AcceptThenClose,
     ConnectionFault,
@@ -37,8 +45,10 @@ from ._fake_faults import (
     Trigger,
     Triggers,
 )
+from ._fake_http import PrefixedStream, is_websocket_upgrade, read_head, serve_http
 from ._fake_ids import IdFactory
 from ._fake_replay import Replay, ReplayReport
+from ._fake_rest import FakeRestApi
 from ._fake_script import (
     DEFAULT_TRANSCRIPT,
     ReplyFunction,
@@ -68,7 +78,9 @@ class FakeServerOptions(TypedDict, total=False):
     - ``reply``: the assistant's words, fixed or decided from the conversation
       (default :func:`default_reply`).
     - ``transcript``: what user audio "says", fixed or computed from its bytes
-      (default ``"(inaudible)"``).
+      (default ``"(inaudible)"``); a function returning ``None`` makes the transcription fail
+      (``...input_audio_transcription.failed``). A transcription model whose name ends in
+      ``diarize`` also sends ``...input_audio_transcription.segment`` events.
     - ``realtime``: pace output audio in real time (default ``False``: as fast as the client
       reads).
     - ``audio_chunk_ms``: milliseconds of audio per ``response.output_audio.delta`` (default 100).
@@ -118,7 +130,9 @@ class FakeRealtimeServer:
     :meth:`serve_in_memory` (in-memory streams, for ``autojump_clock``), or
     :meth:`serve_replay` to play a recording back. All give ``url``, ``api_key`` and
     :meth:`connect_stream`. The options (attributes of the same names) may be changed while it
-    runs; new connections and new responses see the change.
+    runs; new connections and new responses see the change. :attr:`rest` serves the REST
+    endpoints on the same URL (``open_rest_client(url=server.url)``); :attr:`calls` rings
+    simulated SIP calls (``await server.calls.ring(webhook_url)``).
     """
 
     def __init__(self, *, url: str, port: int | None, **options: Unpack[FakeServerOptions]) -> None:
@@ -146,6 +160,11 @@ class FakeRealtimeServer:
         self._lot = trio.lowlevel.ParkingLot()
         self._handed_out = 0
         self._nursery: trio.Nursery | None = None
+        rest_ids = IdFactory(f"{self._seed}:rest")
+        self.calls = FakeCalls(rest_ids.new)
+        """The simulated SIP/WebRTC calls: ``await server.calls.ring(webhook_url)``."""
+        self.rest = FakeRestApi(api_key=lambda: self.api_key, calls=self.calls, new_id=rest_ids.new)
+        """The REST endpoints (client secrets, calls), served on the same port as the socket."""
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -341,7 +360,21 @@ class FakeRealtimeServer:
     # -- connections -----------------------------------------------------------------------------
 
     async def _handle_stream(self, raw: trio.abc.Stream) -> None:
-        stream = StallableStream(raw)
+        # The REST half shares the port: a request that is no WebSocket upgrade is answered
+        # over plain HTTP; an upgrade goes on with its bytes put back in front.
+        head = b""
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            try:
+                head = await read_head(raw)
+                if head and not is_websocket_upgrade(head):
+                    await serve_http(raw, head, self.rest.handle)
+                    head = b""
+            except trio.BrokenResourceError:
+                head = b""
+        if not head:
+            await trio.aclose_forcefully(raw)
+            return
+        stream = StallableStream(PrefixedStream(raw, head))
         try:
             async with trio.open_nursery() as nursery:
                 await self._serve_websocket(nursery, stream)
@@ -391,15 +424,27 @@ class FakeRealtimeServer:
             subprotocol="realtime" if "realtime" in protocols else None
         )
         ids = IdFactory(f"{self._seed}:{len(self.connections)}")
+        # A sideband connection starts from the accepted call's session, an ek_ key's from the
+        # session it fixes; either may still be changed by session.update.
+        call = self.calls.get(query.get("call_id", ""))
+        preset = call.session if call is not None else self._ephemeral_session(headers, protocols)
+        kind = "transcription" if query.get("intent") == "transcription" else "realtime"
+        if preset is not None:
+            kind = preset.get("type", kind)
+        model = (preset or {}).get("model") or query.get("model") or query.get("deployment")
         state = FakeSession(
             script=self._script,
             new_id=ids.new,
-            model=query.get("model") or query.get("deployment") or "gpt-realtime",
-            kind="transcription" if query.get("intent") == "transcription" else "realtime",
+            model=model or "gpt-realtime",
+            kind=kind,
             now=time.time(),
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
+            strict=self.strict,
         )
+        if preset is not None:
+            with contextlib.suppress(ClientError):  # validated when it was accepted or minted
+                state.session = update_session(state.session, preset, voice_locked=False)
         connection = FakeConnection(
             websocket=websocket,
             stream=stream,
@@ -415,8 +460,17 @@ class FakeRealtimeServer:
             player=player,
         )
         self.connections.append(connection)
+        if call is not None:
+            call._attach(connection)
         self._lot.unpark_all()
         return connection
+
+    def _ephemeral_session(
+        self, headers: Mapping[str, str], protocols: tuple[str, ...]
+    ) -> dict[str, Any] | None:
+        key = self._presented_key(headers, protocols, {})
+        record = self.rest.secret(key) if key is not None else None
+        return record.session if record is not None else None
 
     def _check(
         self,
@@ -438,20 +492,31 @@ class FakeRealtimeServer:
             return 404, _error_body(f"Invalid URL (GET {path})")
         if "realtime=v1" in headers.get("openai-beta", "") or _BETA_PROTOCOL in protocols:
             return 400, _error_body("The fake server speaks only the GA protocol, not the beta.")
-        if "call_id" in query:
-            return 400, _error_body("The fake server does not emulate sideband (call_id) sessions.")
         key = self._presented_key(headers, protocols, query)
         if key is None:
             return 401, _error_body(
                 "You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             )
-        if key != self.api_key:
+        if key != self.api_key and self.rest.secret(key) is None:
             return 401, _error_body(
                 f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
+        if "call_id" in query:
+            return self._check_call(self.calls.get(query["call_id"]), query)
+        return 101, b""
+
+    @staticmethod
+    def _check_call(call: FakeCall | None, query: Mapping[str, str]) -> tuple[int, bytes]:
+        """A sideband socket joins an accepted, live call, and names no model."""
+        if "model" in query:
+            return 400, _error_body("Pass either 'model' or 'call_id', not both.")
+        if call is None:
+            return 404, _error_body(f"Call '{query['call_id']}' not found.", code="call_not_found")
+        if call.status != ACCEPTED:
+            return 400, _error_body(f"Call '{call.call_id}' is {call.status}, not accepted.")
         return 101, b""
 
     @staticmethod
