@@ -57,6 +57,7 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._deflate import Deflate
 from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
     ConnectError,
@@ -225,6 +226,7 @@ class Session:
         extra_headers: Mapping[str, str],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         inbound_buffer: int,
         outbound_buffer: int,
         connect_timeout: float,
@@ -252,6 +254,7 @@ class Session:
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._inbound_buffer = inbound_buffer
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
@@ -1091,6 +1094,7 @@ class Session:
             headers=headers + list(self._extra_headers.items()),
             connect_stream=self._connect_stream,
             max_message_size=self._max_message_size,
+            compression=self._compression,
             keepalive=self._keepalive,
             outbound=self._outbound_receive,
             on_frame=self._on_frame,
@@ -1356,6 +1360,7 @@ async def open_session(
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
+    compression: Deflate | None = None,
     inbound_buffer: int = 256,
     outbound_buffer: int = 64,
     ssl_context: ssl.SSLContext | None = None,
@@ -1398,7 +1403,8 @@ async def open_session(
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
     elided unless ``record_audio``; credentials never written). The conversation mirror keeps
     the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all.
+    flat over a long call; ``None`` keeps them all. ``compression=Deflate()`` offers
+    permessage-deflate (off by default: it costs more CPU per event than it saves bandwidth).
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1420,6 +1426,7 @@ async def open_session(
         extra_headers=extra_headers or {},
         connect_stream=connect_stream,
         max_message_size=max_message_size,
+        compression=compression,
         inbound_buffer=inbound_buffer,
         outbound_buffer=outbound_buffer,
         connect_timeout=connect_timeout,
