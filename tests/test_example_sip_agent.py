@@ -10,10 +10,15 @@ import trio
 from examples import sip_agent
 from trealtime import open_rest_client
 from trealtime.events import ConversationItemCreate, FunctionCallOutputItem, ResponseCreate
-from trealtime.testing import FakeRealtimeServer, ToolCall
+from trealtime.testing import FakeRealtimeServer, FakeServerOptions, ToolCall
 
 hypercorn_trio = pytest.importorskip("hypercorn.trio")
 from hypercorn.config import Config  # noqa: E402
+
+
+@pytest.fixture
+def realtime_server_options() -> FakeServerOptions:
+    return {"strict": True}  # only what the API's contract promises
 
 
 class Running:

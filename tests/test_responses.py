@@ -98,26 +98,64 @@ def test_interruption_drops_what_is_owed() -> None:
     assert to_send == []
 
 
-def test_a_request_never_created_expires_and_releases_the_queue() -> None:
-    """A server that drops metadata (or a lost frame) cannot stall the queue: the session
-    expires the request after its timeout. An untagged response is never taken for ours."""
+def test_without_an_echo_responses_are_matched_by_order() -> None:
+    """A server that does not echo metadata: the next default-conversation response.created
+    answers the request in flight, and the queue moves on at its response.done."""
     seq = ResponseSequencer()
     first, second = request("a"), request("b")
     seq.submit(first)
     seq.submit(second)
     untagged = server_response(first, echo=False)
-    assert seq.on_created(untagged) is None
-    assert state_of(first) == "sent" and seq.in_flight is first
+    assert seq.on_created(untagged) is first and first.matched_by_order
     done = Response(id=untagged.id, status="completed", conversation_id="conv_1")
-    assert seq.on_done(done) == (None, [])  # still waiting for ours: nothing released
+    assert seq.on_done(done) == (first, [second])
+    side_a, side_b = request("x", conversation="none"), request("y", conversation="none")
+    seq.submit(side_a)
+    seq.submit(side_b)
+    assert seq.on_created(server_response(side_a, echo=False)) is side_a  # first in, first out
+    assert seq.on_created(server_response(side_b, echo=False)) is side_b
+    assert seq.in_flight is second  # out-of-band responses never answer a default request
+
+
+def test_a_vad_response_taken_by_order_is_handed_back_on_a_busy_refusal() -> None:
+    seq = ResponseSequencer()
+    ours = request("a")
+    seq.submit(ours)
+    vad = Response(id="resp_vad", status="in_progress", conversation_id="conv_1")
+    assert seq.on_created(vad) is ours  # by order: it could have been ours
+    requeued, to_send = seq.on_rejected(ours, busy=True)
+    assert requeued and to_send == [] and ours.response is None and ours.state == "queued"
+    _, to_send = seq.on_done(Response(id="resp_vad", status="completed", conversation_id="c"))
+    assert to_send == [ours]
+
+
+def test_once_the_server_echoes_an_untagged_response_is_the_servers() -> None:
+    seq = ResponseSequencer()
+    first, second = request("a"), request("b")
+    seq.submit(first)
+    assert seq.on_created(server_response(first)) is first  # echoed
+    seq.on_done(server_response(first, "completed"))
+    seq.submit(second)
+    vad = Response(id="resp_vad", status="in_progress", conversation_id="conv_1")
+    assert seq.on_created(vad) is None and seq.in_flight is second
+
+
+def test_a_request_never_answered_expires_and_releases_the_queue() -> None:
+    seq = ResponseSequencer()
+    first, second = request("a"), request("b")
+    seq.submit(first)
+    seq.submit(second)
     assert seq.expire(first) == [second]
     assert state_of(first) == "failed" and seq.in_flight is second
     assert seq.expire(first) == []  # only a request still waiting can expire
 
 
-def test_the_tag_goes_into_metadata_next_to_the_callers() -> None:
-    tagged = request("t1", metadata={"purpose": "x"}).tagged_params()
-    assert tagged.metadata == {"purpose": "x", REQUEST_TAG: "t1"}
+def test_the_callers_metadata_is_sent_exactly_as_given() -> None:
+    sixteen = {f"k{i}": str(i) for i in range(16)}
+    assert request("t1", metadata=sixteen).tagged_params().metadata == sixteen
+    assert request("t1", metadata={"purpose": "x"}).tagged_params().metadata == {"purpose": "x"}
+    assert request("t1", metadata=None).tagged_params().metadata is None
+    assert request("t1").tagged_params().metadata == {REQUEST_TAG: "t1"}  # none given: room
 
 
 Action = tuple[str, int]

@@ -28,7 +28,12 @@ from trealtime._session_models import (
     Tool,
     TracingConfig,
 )
-from trealtime._settings import RealtimeSettings, session_update_for
+from trealtime._settings import (
+    RealtimeSettings,
+    ignored_settings,
+    merge_session,
+    session_update_for,
+)
 
 T = TypeVar("T")
 SP = SessionProperties
@@ -63,7 +68,7 @@ def _str_or_not_given(value: object) -> object:
 
 def _assert_synced(s: RealtimeSettings) -> None:
     sp = s.session_properties
-    if is_given(sp):
+    if isinstance(sp, SP):
         assert sp.model == _str_or_not_given(s.model)
         assert sp.instructions == _str_or_not_given(s.system_instruction)
 
@@ -135,9 +140,9 @@ APPLY_CASES = [
         {"session_properties": attrs.evolve(_OLD_SP, model=M)},
         _default(
             system_instruction="Old",
-            session_properties=SP(model=M, instructions="Old", output_modalities=["text"]),
+            session_properties=attrs.evolve(_OLD_SP, model=M, output_modalities=["text"]),
         ),
-        id="SP replaced wholesale, model and instructions re-synced from the top level",
+        id="SP merged (the audio kept), model and instructions re-synced from the top level",
     ),
     pytest.param(
         _default(),
@@ -412,14 +417,13 @@ def _with_turn_detection(turn_detection: Any) -> SP:
     return attrs.evolve(_FULL, audio=attrs.evolve(_FULL.audio, input=audio_input))
 
 
-def test_update_sends_only_the_changed_nested_field() -> None:
-    update = session_update_for(_FULL, _with_turn_detection(attrs.evolve(_VAD, threshold=0.6)))
-    assert update == SP(
-        audio=AudioConfig(input=AudioInput(turn_detection=ServerVad(threshold=0.6)))
-    )
+def test_update_sends_only_the_changed_nested_field_and_a_variant_whole() -> None:
+    vad = attrs.evolve(_VAD, threshold=0.6)
+    update = session_update_for(_FULL, _with_turn_detection(vad))
+    assert update == SP(audio=AudioConfig(input=AudioInput(turn_detection=vad)))
     assert to_dict(update) == {
         "type": "realtime",
-        "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.6}}},
+        "audio": {"input": {"turn_detection": to_dict(vad)}},
     }
 
 
@@ -429,20 +433,11 @@ def test_update_sends_a_whole_new_variant() -> None:
     assert update == SP(audio=AudioConfig(input=AudioInput(turn_detection=semantic)))
 
 
-def test_update_clears_what_can_be_cleared() -> None:
+def test_update_never_turns_not_given_into_null() -> None:
+    # Only the instructions, which the sync leaves NOT_GIVEN for system_instruction=None, are
+    # cleared; every other field left out keeps the server's value.
     update = session_update_for(_FULL, SP(model="other"))
-    assert to_dict(update) == {
-        "type": "realtime",
-        "instructions": "",
-        "audio": {
-            "input": {"transcription": None, "noise_reduction": None, "turn_detection": None}
-        },
-        "tools": [],
-        "reasoning": None,
-        "prompt": None,
-        "include": None,
-        "tracing": None,
-    }
+    assert to_dict(update) == {"type": "realtime", "instructions": ""}
 
 
 def test_update_sends_an_explicit_null() -> None:
@@ -567,6 +562,8 @@ def _expected(store: RealtimeSettings, delta: RealtimeSettings) -> RealtimeSetti
 
     fields = {name: getattr(store, name) for name in FIELDS}
     fields.update({name: getattr(delta, name) for name in FIELDS if is_given(getattr(delta, name))})
+    if not isinstance(delta_sp, NotGiven):
+        fields["session_properties"] = merge_session(store.session_properties, delta_sp)
     model, instruction = synced("model", "model"), synced("system_instruction", "instructions")
     sp = fields["session_properties"]
     if is_given(sp):
@@ -581,7 +578,7 @@ def _scribble(s: RealtimeSettings) -> None:
     """Change every container the store holds, to expose any sharing with the delta."""
     sp = s.session_properties
     containers = [s.extra, *s.extra.values(), s.user_turn_completion_config]
-    if is_given(sp):
+    if isinstance(sp, SP):
         containers += [sp.output_modalities, sp.tools]
     for container in containers:
         if isinstance(container, list):
@@ -672,3 +669,121 @@ def test_session_update_for_sends_only_changes(previous: SP | NotGiven, new: SP)
     for field in attrs.fields(SP):
         if getattr(old, field.name) == getattr(new, field.name):
             assert getattr(update, field.name) is NOT_GIVEN
+
+
+# -- issue 14: a delta means what the user changed; the seed's three edges -------------------------
+
+
+def _null_paths(value: Any, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if value is None:
+        return {path}
+    if isinstance(value, dict):
+        return {p for key, inner in value.items() for p in _null_paths(inner, (*path, key))}
+    return set()
+
+
+@settings(deadline=None, max_examples=200)
+@given(store=_settings(), delta=_session_properties)
+def test_not_given_never_becomes_null_on_the_wire(store: RealtimeSettings, delta: SP) -> None:
+    """Every ``null`` sent is a ``None`` the delta gave; what it left out keeps its value."""
+    before = _sp_of(store)
+    store.apply_update(RealtimeSettings(session_properties=delta))
+    update = session_update_for(before, _sp_of(store))
+    sent = to_dict(update) if update is not None else {}
+    assert _null_paths(sent) <= _null_paths(to_dict(delta))
+    after = store.session_properties
+    assert isinstance(after, SP)
+    for field in attrs.fields(SP):
+        if field.name not in ("model", "instructions") and not is_given(getattr(delta, field.name)):
+            assert getattr(after, field.name) == getattr(before, field.name)
+
+
+def _sp_of(store: RealtimeSettings) -> SP:
+    sp = store.session_properties
+    return sp if isinstance(sp, SP) else SP()
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    store=_settings(session_properties=_session_properties),
+    model=_names,
+    instruction=_names,
+)
+def test_a_synced_top_level_change_is_reported_as_a_session_properties_change(
+    store: RealtimeSettings, model: str, instruction: str
+) -> None:
+    before = store.copy()
+    changed = store.apply_update(RealtimeSettings(model=model, system_instruction=instruction))
+    assert isinstance(store.session_properties, SP)
+    assert store.session_properties.model == model
+    assert store.session_properties.instructions == instruction
+    if store.session_properties != before.session_properties:
+        assert changed["session_properties"] == before.session_properties
+
+
+@settings(deadline=None, max_examples=100)
+@given(store=_settings(session_properties=_session_properties))
+def test_system_instruction_none_syncs_instructions_to_not_given(store: RealtimeSettings) -> None:
+    store.apply_update(RealtimeSettings(system_instruction=None))
+    assert store.system_instruction is None
+    assert isinstance(store.session_properties, SP)
+    assert store.session_properties.instructions is NOT_GIVEN
+    assert RealtimeSettings(
+        system_instruction=None, session_properties=SP(instructions="x")
+    ).session_properties == SP(instructions=NOT_GIVEN)
+
+
+@settings(deadline=None, max_examples=100)
+@given(instruction=_names, sp=_session_properties)
+def test_from_mapping_instructions_set_the_top_level_system_instruction(
+    instruction: str, sp: SP
+) -> None:
+    flat = {key: to_dict(getattr(sp, key)) for key in FLAT_SP_KEYS if is_given(getattr(sp, key))}
+    delta = RealtimeSettings.from_mapping({**flat, "instructions": instruction})
+    assert delta.system_instruction == instruction
+    assert isinstance(delta.session_properties, SP)
+    assert delta.session_properties.instructions == instruction
+
+
+def test_a_partial_audio_delta_keeps_turn_detection_and_transcription() -> None:
+    store = RealtimeSettings(session_properties=_FULL)
+    delta = RealtimeSettings(
+        session_properties=SP(audio=AudioConfig(output=AudioOutput(voice="cedar")))
+    )
+    changed = store.apply_update(delta)
+    assert changed == {"session_properties": _FULL}
+    update = session_update_for(_FULL, _sp_of(store))
+    assert to_dict(update) == {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
+    audio = _sp_of(store).audio
+    assert isinstance(audio, AudioConfig) and isinstance(audio.input, AudioInput)
+    assert audio.input.turn_detection == _VAD
+
+
+WRONG_TYPES: list[tuple[Any, dict[str, Any], str]] = [
+    (RealtimeSettings, {"system_instruction": 123}, "int"),
+    (SP, {"instructions": 5}, "int"),
+    (AudioOutput, {"voice": 42}, "int"),
+    (SP, {"output_modalities": "text"}, "str"),
+    (SP, {"max_output_tokens": "lots"}, "str"),
+    (ServerVad, {"threshold": "high"}, "str"),
+    (RealtimeSettings, {"temperature": "hot"}, "str"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "type_name"), WRONG_TYPES)
+def test_wrong_types_are_refused_when_built(
+    cls: Any, kwargs: dict[str, Any], type_name: str
+) -> None:
+    (field,) = kwargs
+    with pytest.raises(ConfigurationError, match=rf"{field} must be .*, got {type_name}$"):
+        cls(**kwargs)
+    with pytest.raises(ConfigurationError, match="instructions"):
+        RealtimeSettings.from_mapping({"instructions": 5})
+
+
+def test_ignored_settings_name_what_to_use_instead() -> None:
+    settings_ = RealtimeSettings(temperature=0.5, max_tokens=10, seed=None, extra={"voice": "x"})
+    ignored = ignored_settings(settings_)
+    assert set(ignored) == {"temperature", "max_tokens", "voice"}
+    assert "max_output_tokens" in ignored["max_tokens"]
+    assert "audio.output.voice" in ignored["voice"]

@@ -50,6 +50,7 @@ async def accepted_call(server: FakeRealtimeServer, **session: object) -> FakeCa
     return call
 
 
+@pytest.mark.parametrize("realtime_server_options", [{}, {"strict": True}])
 async def test_a_sideband_session_starts_from_the_accepted_config(
     realtime_server: FakeRealtimeServer,
 ) -> None:

@@ -116,6 +116,11 @@ class ResponseHandle:
     def _on_created(self) -> None:
         self._created.set()
 
+    def _on_uncreated(self) -> None:
+        """The response taken for this one by order was not it: wait for the real one."""
+        if not self._done.is_set():
+            self._created = trio.Event()
+
     def _on_done(self, metrics: ResponseMetrics | None) -> None:
         self.metrics = metrics
         self._created.set()

@@ -1,4 +1,4 @@
-"""One response at a time in the default conversation. Sans-IO.
+"""One response at a time in the default conversation, and which response is whose. Sans-IO.
 
 The API refuses a second ``response.create`` while a default-conversation response is running
 (``conversation_already_has_active_response``). The sequencer queues such requests and releases
@@ -7,10 +7,26 @@ the next one when ``response.done`` arrives; a request the server refused for th
 interruption drops what was queued. Out-of-band responses (``conversation: "none"``) may run in
 parallel and are never queued.
 
-Our requests are recognised in ``response.created`` by a tag in the response's ``metadata``,
-which the server echoes; responses without our tag were created by the server (VAD). A request
-that is never answered (a server that drops metadata, or a lost frame) is expired by the
-session after its request timeout, so the queue cannot stall.
+**Correlation never depends on the server echoing anything.** The server handles client events
+in order and answers each ``response.create`` with ``response.created`` (or an ``error`` naming
+its ``event_id``), so order alone tells whose a response is:
+
+- Default conversation: at most one of our requests is in flight (sent, not yet created), and
+  only while no default-conversation response runs. The next default-conversation
+  ``response.created`` is taken to be its answer. The one ambiguity is server VAD creating its
+  own response just as ours is sent: then the server refuses ours as busy, which names our
+  ``event_id``; the response we took for ours is handed back to the server and our request
+  goes to the front of the queue again.
+- Out of band (``conversation_id: null``): server VAD never makes these, and each
+  ``response.create`` is answered in the order sent, so they are matched first-in-first-out.
+- ``metadata`` is sent exactly as the caller gave it (``None`` as ``null``, up to the API's 16
+  keys). Only when the caller gave none does the request carry a tag in its ``metadata``
+  (``trealtime_request``). A server that echoes it confirms the match, and once it has been
+  seen echoing, a default-conversation response without our tag is known to be the server's
+  own (VAD), which removes the ambiguity above. A server that does not echo costs nothing.
+
+A request never answered at all (a lost frame) is expired by the session after its request
+timeout, so the queue cannot stall; a missing echo never causes that.
 """
 
 from __future__ import annotations
@@ -40,6 +56,8 @@ class ResponseRequest:
     state: RequestState = "queued"
     response: Response | None = None
     """The latest copy of the response (from ``response.created``, then ``response.done``)."""
+    matched_by_order: bool = False
+    """Created by order alone (no echo of our tag): a busy refusal may still undo it."""
 
     @property
     def out_of_band(self) -> bool:
@@ -53,11 +71,20 @@ class ResponseRequest:
             return self.response.id
         return None
 
+    @property
+    def tagged(self) -> bool:
+        """Whether the request carries our tag (only when the caller gave no ``metadata``)."""
+        return not is_given(self.params) or not is_given(self.params.metadata)
+
     def tagged_params(self) -> ResponseParams:
-        """The parameters to send: the caller's, with the tag added to ``metadata``."""
+        """The parameters to send: the caller's, with the tag as ``metadata`` if they gave none.
+
+        A caller's ``metadata`` (a dict or ``None``) is sent exactly as given.
+        """
         params = self.params if is_given(self.params) else ResponseParams()
-        metadata = params.metadata if isinstance(params.metadata, dict) else {}
-        return attrs.evolve(params, metadata={**metadata, REQUEST_TAG: self.tag})
+        if not self.tagged:
+            return params
+        return attrs.evolve(params, metadata={REQUEST_TAG: self.tag})
 
 
 def request_tag(response: Response) -> str | None:
@@ -74,6 +101,10 @@ class ResponseSequencer:
     _queue: deque[ResponseRequest] = attrs.field(factory=deque)
     _in_flight: ResponseRequest | None = None
     """Sent, and not yet seen in ``response.created``."""
+    _out_of_band: deque[ResponseRequest] = attrs.field(factory=deque)
+    """Out-of-band requests sent and not yet created, in the order sent."""
+    _echoes: bool = False
+    """Whether the server has been seen echoing our tag in ``response.created``."""
     _active_id: str | None = None
     """The default-conversation response in progress (ours or the server's)."""
     _requests: dict[str, ResponseRequest] = attrs.field(factory=dict)
@@ -98,6 +129,7 @@ class ResponseSequencer:
         self._requests[request.tag] = request
         if request.out_of_band:
             request.state = "sent"
+            self._out_of_band.append(request)
             return True
         if self.response_active or self._queue:
             self._queue.append(request)
@@ -118,14 +150,36 @@ class ResponseSequencer:
 
     def on_created(self, response: Response) -> ResponseRequest | None:
         """``response.created`` arrived; returns our request for it, if it was ours."""
-        request = self._requests.get(request_tag(response) or "")
+        tag = request_tag(response)
+        default = self._in_default_conversation(response)
+        if tag is not None:
+            self._echoes = True
+            request = self._requests.get(tag)
+        elif default:
+            request = self._in_flight
+            if request is not None and request.tagged and self._echoes:
+                request = None  # an echoing server left our tag out: the server's own (VAD)
+        else:
+            request = self._out_of_band[0] if self._out_of_band else None
         if request is not None:
             request.state, request.response = "created", response
-        if response.conversation_id is not None:
+            request.matched_by_order = tag is None
+            if request in self._out_of_band:
+                self._out_of_band.remove(request)
+        if default:
             self._active_id = response.id if is_given(response.id) else ""
             if self._in_flight is request:
                 self._in_flight = None
         return request
+
+    def _in_default_conversation(self, response: Response) -> bool:
+        conversation_id = response.conversation_id
+        if isinstance(conversation_id, str):
+            return True
+        if conversation_id is None:
+            return False
+        # Not given: whichever kind we are waiting for (a default one first).
+        return self._in_flight is not None or not self._out_of_band
 
     def on_done(self, response: Response) -> tuple[ResponseRequest | None, list[ResponseRequest]]:
         """``response.done`` arrived: our request for it (if any), and the requests to send now."""
@@ -136,7 +190,12 @@ class ResponseSequencer:
             request.state, request.response = "done", response
             if self._in_flight is request:
                 self._in_flight = None
-        if response.conversation_id is not None and (
+        default = (
+            not request.out_of_band
+            if request is not None
+            else (response.conversation_id is not None)
+        )
+        if default and (
             not self._active_id or not is_given(response.id) or response.id == self._active_id
         ):
             self._active_id = None
@@ -155,8 +214,11 @@ class ResponseSequencer:
         the request is queued again at the front; returns (requeued, requests to send now)."""
         if self._in_flight is request:
             self._in_flight = None
+        if request in self._out_of_band:
+            self._out_of_band.remove(request)
         if busy and not request.out_of_band:
-            request.state, request.response = "queued", None
+            # A response taken for this one by order was the server's (VAD): it is running.
+            request.state, request.response, request.matched_by_order = "queued", None, False
             self._queue.appendleft(request)
             if self._active_id is None:
                 self._active_id = ""  # the server's response we did not see created yet
@@ -176,6 +238,8 @@ class ResponseSequencer:
         self._requests.pop(request.tag, None)
         if self._in_flight is request:
             self._in_flight = None
+        if request in self._out_of_band:
+            self._out_of_band.remove(request)
         return self._release()
 
     def drop_queued(self) -> list[ResponseRequest]:
@@ -193,5 +257,6 @@ class ResponseSequencer:
         for request in lost:
             self._requests.pop(request.tag, None)
         self._in_flight = None
+        self._out_of_band.clear()
         self._active_id = None
         return lost

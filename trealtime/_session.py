@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import ssl
@@ -60,6 +61,7 @@ from ._connect import (
 from ._deflate import Deflate
 from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
+    ConfigurationError,
     ConnectError,
     ConnectionLost,
     ConnectTimeout,
@@ -90,6 +92,7 @@ from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
 from ._responses import ResponseRequest, ResponseSequencer
+from ._restart import RestartRequest
 from ._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
@@ -123,9 +126,10 @@ from ._session_models import (
     SessionProperties,
     Tool,
     ToolChoice,
+    TranscriptionSessionProperties,
 )
 from ._session_models import Session as SessionConfig
-from ._settings import RealtimeSettings, session_update_for
+from ._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._state import Conversation, SessionState
 from ._tool_runner import ToolCallRunner
 from ._tools import ToolRegistry, ToolSpec
@@ -208,6 +212,7 @@ class _LinkState:
     configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
+    restart: RestartRequest | None = None
 
 
 class Session:
@@ -251,6 +256,8 @@ class Session:
         self._recorder = recorder
         self._credentials = credentials
         self._settings = settings
+        self._ignored_settings = IgnoredSettingsLog()
+        self._ignored_settings.check(settings)
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
@@ -334,6 +341,12 @@ class Session:
     def properties(self) -> SessionConfig | NotGiven:
         """The session properties as the server last confirmed them."""
         return self._state.session
+
+    @property
+    def transcription_only(self) -> bool:
+        """Whether this is a transcription session (``session.type: "transcription"``): audio
+        in, transcripts out, no responses."""
+        return isinstance(self._settings.session_properties, TranscriptionSessionProperties)
 
     @property
     def settings(self) -> RealtimeSettings:
@@ -472,6 +485,8 @@ class Session:
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
         """A typed user turn: add a user text message and ask for a response (unless
         ``respond=False``, which only adds the message); returns the confirmed item."""
+        if respond:
+            self._check_responses()
         item = await self.create_item(MessageItem.user_text(text))
         if respond:
             await self.create_response()
@@ -570,6 +585,7 @@ class Session:
         given = {name: value for name, value in overrides.items() if is_given(value)}
         response = attrs.evolve(params or ResponseParams(), **given) if params or given else None
         self._check_open()
+        self._check_responses()
         request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
         handle = ResponseHandle(request, self._inbound_buffer)
         self._handles[request.tag] = handle
@@ -596,12 +612,18 @@ class Session:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""
         await self.send(OutputAudioBufferClear(event_id=self._next_event_id()))
 
-    async def update_settings(self, delta: RealtimeSettings) -> dict[str, Any]:
-        """Apply a settings delta, send the minimal ``session.update`` and wait for the server.
+    async def update_settings(self, delta: RealtimeSettings | Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a settings delta, send what it changed in a ``session.update``, await the reply.
 
-        Returns ``{field: old value}`` for what changed. If the server rejects the update,
-        :class:`ServerError` is raised and the settings stay as they were.
+        What the delta leaves out (at any depth) keeps its value; ``None`` clears a field where
+        the API gives ``null`` a meaning. A plain mapping goes through
+        :meth:`RealtimeSettings.from_mapping`. Returns ``{field: old value}`` for what changed.
+        If the server rejects the update, :class:`ServerError` is raised and the settings stay
+        as they were.
         """
+        if not isinstance(delta, RealtimeSettings):
+            delta = RealtimeSettings.from_mapping(delta)
+        self._ignored_settings.check(delta)
         updated = self._settings.copy()
         changed = updated.apply_update(delta)
         update = session_update_for(
@@ -611,6 +633,27 @@ class Session:
             await self._request(SessionUpdate(session=update), "session.update", None)
         self._settings = updated
         return changed
+
+    async def restart(self, *, keep_conversation: bool = True) -> None:
+        """Replace the server session with a fresh one, on a new connection.
+
+        For a wedged session, or to start afresh: ``keep_conversation=True`` replays the
+        conversation mirror onto the new session as a reconnect does; ``False`` starts it empty
+        (and empties the mirror). The settings are sent again either way. Requests waiting on
+        the old connection fail with :class:`ConnectionLost`. Returns once the new session is
+        configured (a :class:`~trealtime.events.Reconnected` with ``renewal=True`` marks it in
+        the stream); if it cannot be opened, raises why, and the session closes unless a
+        ``ReconnectPolicy`` carries on retrying. Concurrent calls share one restart.
+        """
+        self._check_open()
+        state = self._link
+        assert state is not None
+        if state.restart is None:
+            state.restart = RestartRequest(keep_conversation)
+            await state.link.aclose(
+                self._close_timeout, CloseReason(1000, "restarting the session")
+            )
+        await state.restart.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -796,12 +839,23 @@ class Session:
         if not isinstance(pending.error, ServerError):
             return  # created: handled with the response.created event
         busy = pending.error.code == "conversation_already_has_active_response"
+        if busy and request.matched_by_order and request.response_id is not None:
+            # The response taken for ours by order was the server's own (VAD).
+            handle = self._handles_by_id.pop(request.response_id, None)
+            if handle is not None:
+                handle._on_uncreated()
         requeued, to_send = self._sequencer.on_rejected(request, busy=busy)
         if not requeued:
             handle = self._handles.pop(request.tag, None)
             if handle is not None:
                 handle._fail(pending.error)
         self._spawn_sends(to_send)
+
+    def _settle_response_create(self, request: ResponseRequest) -> None:
+        """Its response exists: no reply to the ``response.create`` is awaited any more."""
+        pending = self._requests.find("response.create", request.tag)
+        if pending is not None:
+            self._requests.discard(pending)
 
     def _spawn_sends(self, requests: list[ResponseRequest]) -> None:
         if requests and self._nursery is not None:
@@ -824,6 +878,8 @@ class Session:
 
     def _with_tools(self) -> SessionProperties:
         properties = self._session_properties(self._settings)
+        if not isinstance(properties, SessionProperties):
+            raise ConfigurationError("a transcription session has no tools")
         tools: list[Tool] = [
             tool
             for tool in (properties.tools if is_given(properties.tools) else [])
@@ -925,6 +981,8 @@ class Session:
                 self._metrics.on_output_text(event.response_id, now)
             case ResponseCreated(response=response):
                 request = self._sequencer.on_created(response)
+                if request is not None and not request.matched_by_order:
+                    self._settle_response_create(request)
                 if is_given(response.id):
                     tag = request.tag if request is not None else None
                     self._metrics.on_response_created(response.id, now, tag=tag)
@@ -968,6 +1026,7 @@ class Session:
             self._tools.on_response_done(response.id)
             handle = self._handles_by_id.pop(response.id, None)
         if request is not None:
+            self._settle_response_create(request)
             handle = self._handles.pop(request.tag, None) or handle
         if handle is not None:
             handle._on_event(event)
@@ -1009,7 +1068,7 @@ class Session:
         )
 
     def _follow_config(self, config: SessionConfig) -> None:
-        if not isinstance(config, SessionProperties) or not isinstance(config.audio, AudioConfig):
+        if not isinstance(config.audio, AudioConfig):
             return
         output = config.audio.output
         if isinstance(output, AudioOutput) and is_given(output.format):
@@ -1049,6 +1108,13 @@ class Session:
         if self._close_reason is not None:
             self._raise_closed()
 
+    def _check_responses(self) -> None:
+        if self.transcription_only:
+            raise LocalProtocolError(
+                "a transcription session has no responses: read its input_audio_transcription"
+                " events (or session.input_transcript(item_id)) instead"
+            )
+
     def _raise_closed(self) -> NoReturn:
         if self._closed_by_client:
             raise trio.ClosedResourceError("the session was closed by its owner")
@@ -1056,9 +1122,9 @@ class Session:
         raise SessionClosed(reason.code, reason.reason)
 
     @staticmethod
-    def _session_properties(settings: RealtimeSettings) -> SessionProperties:
+    def _session_properties(settings: RealtimeSettings) -> SessionConfig:
         properties = settings.session_properties
-        if is_given(properties):
+        if not isinstance(properties, NotGiven):
             return properties
         instructions = settings.system_instruction
         return SessionProperties(
@@ -1121,9 +1187,10 @@ class Session:
                         f" (code {reason.code}, {reason.reason!r})",
                         close_code=reason.code,
                     )
-                update = session_update_for(NOT_GIVEN, self._session_properties(self._settings))
+                properties = self._session_properties(self._settings)
+                update = session_update_for(NOT_GIVEN, properties)
                 await self._request(
-                    SessionUpdate(session=update or SessionProperties()),
+                    SessionUpdate(session=update or type(properties)()),
                     "session.update",
                     None,
                     link=link,
@@ -1194,7 +1261,7 @@ class Session:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the first connection, then (with a policy) replace lost ones."""
-        link, _ = await self._establish(replay=False)
+        link = await self._connect_first()
         task_status.started()
         attempt = 0
         while True:
@@ -1206,6 +1273,12 @@ class Session:
             assert state is not None
             reason = link.close_reason or CloseReason(1006, None)
             self._resend = link.resend
+            if state.restart is not None:
+                new_link = await self._restarted(state.restart, reason)
+                if new_link is None:
+                    return
+                link, attempt = new_link, 0
+                continue
             if link.healthy:
                 attempt = 0
             if not self._should_reconnect(state, reason):
@@ -1216,6 +1289,60 @@ class Session:
             if new_link is None:
                 return
             link = new_link
+
+    async def _restarted(self, restart: RestartRequest, reason: CloseReason) -> Link | None:
+        """The connection was closed by :meth:`restart`: open a fresh server session."""
+        self._on_connection_lost(reason)
+        if not restart.keep_conversation:
+            self._state.conversation = Conversation(max_items=self._state.conversation.max_items)
+            self._transcripts.clear()
+        started = trio.current_time()
+        try:
+            link, replayed = await self._establish(replay=restart.keep_conversation)
+        except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+            error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+            restart.settle(error)
+            logger.warning("restart failed: %s", error)
+            if self._reconnect is None or not self._reconnect.should_retry_error(error):
+                self._finish(CloseReason(reason.code, f"restart failed: {error}"))
+                return None
+            new_link, _ = await self._reconnect_loop(reason, 0, renewal=False)
+            return new_link
+        restart.settle()
+        await self._deliver(
+            Reconnected(
+                attempt=0,
+                downtime=trio.current_time() - started,
+                replayed_items=replayed,
+                renewal=True,
+            )
+        )
+        return link
+
+    async def _connect_first(self) -> Link:
+        """The first connection; with a policy, transient failures are retried like later ones
+        (fatal ones, a rejected key or no quota, raise at once)."""
+        policy = self._reconnect
+        attempt = 0
+        while True:
+            try:
+                link, _ = await self._establish(replay=False)
+                return link
+            except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
+                error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+                attempt += 1
+                fatal = self._link.last_error if self._link is not None else None
+                if fatal is not None and is_fatal_error_code(_code(fatal)):
+                    raise ServerError(fatal.error) from exc  # e.g. insufficient_quota
+                if policy is None or attempt > policy.max_attempts:
+                    raise
+                if not policy.should_retry_error(error):
+                    raise
+            delay = policy.delay(attempt)
+            logger.warning(
+                "connect attempt %s failed: %s; retrying in %.2f s", attempt, error, delay
+            )
+            await trio.sleep(delay)
 
     def _should_reconnect(self, state: _LinkState, reason: CloseReason) -> bool:
         policy = self._reconnect
@@ -1336,6 +1463,14 @@ class Session:
             self._recorder.finish()
 
 
+_ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
+"""How a connection attempt fails (besides taking too long)."""
+
+
+def _code(error: Error) -> str | None:
+    return error.error.code if isinstance(error.error.code, str) else None
+
+
 def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
     if isinstance(tools, ToolRegistry):
         return tools
@@ -1387,7 +1522,10 @@ async def open_session(
     The model (``settings.model``, default ``gpt-realtime``; an Azure deployment name on Azure)
     goes in the URL's ``model`` query parameter; ``call_id`` instead attaches this session to a
     live SIP or WebRTC call (a sideband session: the call's own model, no ``model`` parameter),
-    once the call is accepted (:meth:`RestClient.accept_call`). Credentials: ``api_key``
+    once the call is accepted (:meth:`RestClient.accept_call`). With
+    ``TranscriptionSessionProperties`` as the settings' session properties, a transcription
+    session opens instead (``intent=transcription``, no model; the transcription model is
+    ``audio.input.transcription.model``). Credentials: ``api_key``
     (default: the ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure,
     sent as the ``api-key`` header) or ``token_provider``, an async callable whose token is
     fetched on every connect (e.g. Entra ID). The session is yielded only after
@@ -1408,7 +1546,9 @@ async def open_session(
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
-    model = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    model: str | None = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+    if isinstance(store.session_properties, TranscriptionSessionProperties):
+        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
     if call_id is not None:
         extra_query = {**(extra_query or {}), "call_id": call_id}
     endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
@@ -1457,7 +1597,8 @@ async def open_session(
             session._nursery = nursery
             try:
                 try:
-                    with trio.fail_after(connect_timeout):
+                    # With a policy, each attempt has its own connect_timeout.
+                    with trio.fail_after(connect_timeout if reconnect is None else math.inf):
                         await nursery.start(session._supervise)
                 except trio.TooSlowError:
                     raise ConnectTimeout(

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven
+from ._typecheck import checked_init
 
 __all__ = [
     "AUDIO_BYTES_PER_MS",
@@ -313,3 +314,27 @@ class TranscriptionSessionProperties:
 
 
 Session = SessionProperties | TranscriptionSessionProperties
+
+
+checked_init(
+    AudioFormat,
+    NoiseReduction,
+    InputAudioTranscription,
+    ServerVad,
+    SemanticVad,
+    AudioInput,
+    CustomVoice,
+    AudioOutput,
+    AudioConfig,
+    FunctionTool,
+    McpTool,
+    ToolChoiceFunction,
+    ToolChoiceMcp,
+    TracingConfig,
+    TokenLimits,
+    RetentionRatioTruncation,
+    Prompt,
+    Reasoning,
+    SessionProperties,
+    TranscriptionSessionProperties,
+)

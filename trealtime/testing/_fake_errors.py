@@ -14,6 +14,7 @@ from ..events import ErrorDetail
 
 __all__ = [
     "ClientError",
+    "check_metadata",
     "invalid_type",
     "invalid_value",
     "missing_parameter",
@@ -82,3 +83,40 @@ def invalid_value(param: str, value: object, supported: Iterable[object] = ()) -
     choices = list(supported)
     tail = f" Supported values are: {_quote_list(choices)}." if choices else ""
     return ClientError(f"Invalid value: '{value}'.{tail}", code="invalid_value", param=param)
+
+
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_LENGTH = 64
+METADATA_MAX_VALUE_LENGTH = 512
+
+
+def check_metadata(metadata: object, param: str) -> None:
+    """The API's limits on a ``metadata`` map: 16 keys, keys of 64 and values of 512 chars."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise invalid_type(param, "an object", type(metadata).__name__)
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise ClientError(
+            f"Invalid '{param}': too many properties. Expected an object with at most"
+            f" {METADATA_MAX_KEYS} properties, but got an object with {len(metadata)}"
+            " properties instead.",
+            code="object_above_max_properties",
+            param=param,
+        )
+    for key, value in metadata.items():
+        if len(key) > METADATA_MAX_KEY_LENGTH:
+            raise _too_long(f"{param}", "key", METADATA_MAX_KEY_LENGTH, len(key))
+        if not isinstance(value, str):
+            raise invalid_type(f"{param}.{key}", "a string", type(value).__name__)
+        if len(value) > METADATA_MAX_VALUE_LENGTH:
+            raise _too_long(f"{param}.{key}", "string", METADATA_MAX_VALUE_LENGTH, len(value))
+
+
+def _too_long(param: str, what: str, limit: int, length: int) -> ClientError:
+    return ClientError(
+        f"Invalid '{param}': {what} too long. Expected a {what} with maximum length {limit},"
+        f" but got a {what} with length {length} instead.",
+        code="string_above_max_length",
+        param=param,
+    )

@@ -50,7 +50,7 @@ DEFAULT_TRANSCRIPT = "(inaudible)"
 ReplyFunction: TypeAlias = Callable[[Sequence[Item]], str]
 """Decides the assistant's words from the response's context (user audio has its transcript)."""
 
-TranscriptFunction: TypeAlias = Callable[[bytes], str]
+TranscriptFunction: TypeAlias = Callable[[bytes], str | None]
 """Says what a committed user audio buffer contained (raw bytes in the input format)."""
 
 
@@ -145,8 +145,8 @@ class Script:
         self.rules.append(rule)
         return rule
 
-    def hear(self, audio: bytes) -> str:
-        """The transcript of committed user audio."""
+    def hear(self, audio: bytes) -> str | None:
+        """The transcript of committed user audio (``None``: its transcription fails)."""
         return self.transcript if isinstance(self.transcript, str) else self.transcript(audio)
 
     def plan(

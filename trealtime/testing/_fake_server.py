@@ -80,7 +80,9 @@ class FakeServerOptions(TypedDict, total=False):
     - ``reply``: the assistant's words, fixed or decided from the conversation
       (default :func:`default_reply`).
     - ``transcript``: what user audio "says", fixed or computed from its bytes
-      (default ``"(inaudible)"``).
+      (default ``"(inaudible)"``); a function returning ``None`` makes the transcription fail
+      (``...input_audio_transcription.failed``). A transcription model whose name ends in
+      ``diarize`` also sends ``...input_audio_transcription.segment`` events.
     - ``realtime``: pace output audio in real time (default ``False``: as fast as the client
       reads).
     - ``audio_chunk_ms``: milliseconds of audio per ``response.output_audio.delta`` (default 100).
@@ -439,6 +441,7 @@ class FakeRealtimeServer:
             now=time.time(),
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
+            strict=self.strict,
         )
         if preset is not None:
             with contextlib.suppress(ClientError):  # validated when it was accepted or minted

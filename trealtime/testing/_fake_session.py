@@ -32,12 +32,15 @@ from ..events import (
     ConversationItemDone,
     ConversationItemInputAudioTranscriptionCompleted,
     ConversationItemInputAudioTranscriptionDelta,
+    ConversationItemInputAudioTranscriptionFailed,
+    ConversationItemInputAudioTranscriptionSegment,
     ConversationItemRetrieve,
     ConversationItemRetrieved,
     ConversationItemTruncate,
     ConversationItemTruncated,
     CustomVoice,
     Error,
+    ErrorInfo,
     InputAudio,
     InputAudioBufferAppend,
     InputAudioBufferClear,
@@ -72,7 +75,7 @@ from ..events import (
 )
 from ._fake_config import check_values, default_session, update_session
 from ._fake_conversation import Conversation, StoredItem
-from ._fake_errors import ClientError, invalid_value
+from ._fake_errors import ClientError, check_metadata, invalid_value
 from ._fake_input import InputBuffer
 from ._fake_responses import (
     ResponseSettings,
@@ -123,8 +126,10 @@ class FakeSession:
         now: float = 0.0,
         chunk_ms: int = 100,
         seed: int = 0,
+        strict: bool = False,
     ) -> None:
         self._script = script
+        self._strict = strict
         self._new_id = new_id
         self._chunk_ms = chunk_ms
         self._seed = seed
@@ -315,11 +320,9 @@ class FakeSession:
         item = MessageItem(
             id=item_id, role="user", status="completed", content=[InputAudio(transcript=None)]
         )
+        heard = self._script.hear(audio)
         stored = StoredItem(
-            item=item,
-            audio=audio,
-            bytes_per_ms=self.input.bytes_per_ms,
-            heard=self._script.hear(audio),
+            item=item, audio=audio, bytes_per_ms=self.input.bytes_per_ms, heard=heard or ""
         )
         previous = self.conversation.insert(stored, None)
         events: list[ServerEvent] = [
@@ -327,18 +330,24 @@ class FakeSession:
             ConversationItemAdded(previous_item_id=previous, item=item),
             ConversationItemDone(previous_item_id=previous, item=item),
         ]
-        if _given(self._audio_input().transcription) is not None:
-            events += self._transcribe(stored)
-        return events
+        transcription = _given(self._audio_input().transcription)
+        if transcription is None:
+            return events
+        if heard is None:
+            return [*events, _transcription_failed(item_id)]
+        return events + self._transcribe(stored, _given(transcription.model) or "")
 
-    def _transcribe(self, stored: StoredItem) -> list[ServerEvent]:
+    def _transcribe(self, stored: StoredItem, model: str) -> list[ServerEvent]:
         item_id = stored.id
+        pieces = split_pieces(stored.heard)
         events: list[ServerEvent] = [
             ConversationItemInputAudioTranscriptionDelta(
                 item_id=item_id, content_index=0, delta=piece
             )
-            for piece in split_pieces(stored.heard)
+            for piece in pieces
         ]
+        if model.endswith("diarize"):
+            events += _segments(item_id, pieces, len(stored.audio) / stored.bytes_per_ms / 1000)
         audio_tokens = -(-len(stored.audio) // (stored.bytes_per_ms * 100))
         output_tokens = text_tokens(stored.heard)
         events.append(
@@ -391,7 +400,7 @@ class FakeSession:
                 heard.append(part.text)
             elif isinstance(part, InputAudio):
                 given = part.transcript
-                heard.append(given if isinstance(given, str) else self._script.hear(audio))
+                heard.append(given if isinstance(given, str) else self._script.hear(audio) or "")
         changes["content"] = [
             attrs.evolve(p, audio=NOT_GIVEN) if isinstance(p, InputAudio) else p
             for p in item.content
@@ -415,6 +424,8 @@ class FakeSession:
                 "Responses cannot be created in a transcription session.", code="invalid_value"
             )
         check_values(raw, "response")
+        if self._strict:
+            check_metadata(raw.get("metadata"), "response.metadata")
         out_of_band = params.conversation == "none"
         active = self._active_default()
         if not out_of_band and active is not None:
@@ -434,7 +445,7 @@ class FakeSession:
             format=_given(output.format, self._audio_output().format) or AudioFormat.pcm(),
             voice=voice.id if isinstance(voice, CustomVoice) else voice,
             max_output_tokens=_given(params.max_output_tokens, session.max_output_tokens) or "inf",
-            metadata=_given(params.metadata),
+            metadata=None if self._strict else _given(params.metadata),  # no echo promised
             input_tokens=count_input_tokens(
                 context, _given(params.instructions, session.instructions) or ""
             ),
@@ -477,3 +488,34 @@ class FakeSession:
                 "Cancellation failed: no active response found", code="response_cancel_not_active"
             )
         return target.finish("cancelled", "client_cancelled")
+
+
+def _transcription_failed(item_id: str) -> ServerEvent:
+    """What the API sends when it cannot transcribe (the protocol notes' example)."""
+    return ConversationItemInputAudioTranscriptionFailed(
+        item_id=item_id,
+        content_index=0,
+        error=ErrorInfo(
+            type="transcription_error",
+            code="audio_unintelligible",
+            message="Could not transcribe audio.",
+            param=None,
+        ),
+    )
+
+
+def _segments(item_id: str, pieces: list[str], seconds: float) -> list[ServerEvent]:
+    """A diarization model's segments: one speaker, the audio shared out evenly."""
+    share = seconds / max(len(pieces), 1)
+    return [
+        ConversationItemInputAudioTranscriptionSegment(
+            item_id=item_id,
+            content_index=0,
+            text=piece,
+            id=f"seg_{i:03d}",
+            speaker="A",
+            start=round(i * share, 3),
+            end=round((i + 1) * share, 3),
+        )
+        for i, piece in enumerate(pieces)
+    ]
