@@ -19,15 +19,19 @@ still runs: the comparisons with ``openai`` are SKIPped and the chart is not dra
 note saying so.
 
 Scenarios (each compares contenders in one process run, interleaved, over several repetitions,
-and reports medians and ratios):
+and reports medians and ratios).  Every loopback scenario (e2e, latency, concurrency, memory)
+runs over TLS (``wss://``, a throw-away ``trustme`` CA that the clients trust, verified as in
+production: the API is ``wss://`` only) and over plain ``ws://``, and reports both rows:
 
 - ``decode`` / ``encode``: the codec in-process, against ``openai`` and bare ``orjson``.
 - ``e2e``: a server process streams a long scripted response over loopback; client CPU per
   event for trealtime, ``openai``'s ``AsyncRealtimeConnection``, and two transport floors.
 - ``latency``: server write → typed event in the caller's hands, p50/p99, idle and with 100
   real-time sessions; trealtime's overhead over its own WebSocket layer alone.
-- ``concurrency``: the most real-time sessions (audio both ways) one pinned core carries with
-  p99 delivery lag under 20 ms.
+- ``concurrency``: sessions per core, side by side: the most real-time sessions (audio both
+  ways) one pinned core carries with p99 delivery lag under 20 ms, for ``openai``'s
+  ``AsyncRealtimeConnection``, trealtime and its transport floor, each in a worker process of
+  its own against the same server, stream and lag rule.
 - ``memory``: heap per idle and per streaming session, and growth over a simulated hour.
 - ``import``: ``import trealtime`` in a fresh interpreter, with ``openai`` for context.
 
@@ -56,7 +60,8 @@ Layout (one job per module):
   clients (trealtime, openai, bare trio-websocket, trealtime's bare WebSocket layer);
   ``streaming``: fleets of paced real-time sessions.
 - ``worker``: the client worker processes of the loopback scenarios.
-- ``hotspots``: ``python -m benchmarks.hotspots e2e|load``, cProfile of a loopback run grouped by
-  package (trealtime, trio, trio-websocket, wsproto, cattrs, ...), to find where time goes.
+- ``hotspots``: ``python -m benchmarks.hotspots e2e|load [--transport TLS|plain]``, cProfile
+  (CPU time) of a loopback run grouped by package (trealtime, trio, trio's TLS layer, OpenSSL,
+  cattrs, ...), with the TLS and socket layers' inclusive share, to find where time goes.
 - ``scenarios/``: one module per scenario.
 """

@@ -12,7 +12,8 @@ under :mod:`cProfile`, in this process (which imports nothing else).  Printed: s
 package (trealtime, trio, trio's TLS layer, OpenSSL, trio-websocket, wsproto, cattrs/attrs,
 orjson, the socket calls, ...)
 and the top functions, in µs per received event.  cProfile inflates Python-level call costs
-(about 2x here), so read the shares, not the absolute numbers; py-spy
+(about 2x here), so read the shares, not the absolute numbers; the profile's clock is the
+thread's CPU time, so time the process spent waiting for a CPU is not counted.  py-spy
 (``py-spy record -o out.svg -- python -m benchmarks.hotspots e2e``) gives an unintrusive view.
 """
 
@@ -22,6 +23,7 @@ import argparse
 import collections
 import cProfile
 import pstats
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +64,29 @@ def _group(filename: str, function: str) -> str:
     return "stdlib/other"
 
 
+#: The transport layers' entry points (file suffix, function): their cumulative time is what
+#: the layer costs with everything it calls (its own scheduling checkpoints included).
+LAYERS = {
+    "trio TLS (SSLStream)": (("trio/_ssl.py", "send_all"), ("trio/_ssl.py", "receive_some")),
+    "trio socket (SocketStream)": (
+        ("trio/_highlevel_socket.py", "send_all"),
+        ("trio/_highlevel_socket.py", "receive_some"),
+    ),
+}
+
+
+def layer_times(raw: dict[Any, Any]) -> dict[str, float]:
+    """Cumulative seconds under each of :data:`LAYERS`' entry points (over TLS the socket layer
+    runs inside the TLS layer, so the two overlap)."""
+    times = dict.fromkeys(LAYERS, 0.0)
+    for (filename, _, function), (_, _, _, cumtime, _) in raw.items():
+        path = filename.replace("\\", "/")
+        for layer, entries in LAYERS.items():
+            if any(path.endswith(suffix) and function == name for suffix, name in entries):
+                times[layer] += cumtime
+    return times
+
+
 def summarize(stats: pstats.Stats, events: int, top: int) -> str:
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     groups: collections.defaultdict[str, float] = collections.defaultdict(float)
@@ -74,6 +99,9 @@ def summarize(stats: pstats.Stats, events: int, top: int) -> str:
     lines = [f"self time per received event ({events:,} events, under cProfile):", ""]
     for group, seconds in sorted(groups.items(), key=lambda item: -item[1]):
         lines.append(f"  {group:32} {seconds / events * 1e6:8.2f} µs  {seconds / total:6.1%}")
+    lines += ["", "inclusive (the layer's entry points with all they call):", ""]
+    for layer, seconds in layer_times(raw).items():
+        lines.append(f"  {layer:32} {seconds / events * 1e6:8.2f} µs  {seconds / total:6.1%}")
     lines += ["", f"top {top} functions by self time:", ""]
     for seconds, calls, name in sorted(functions, reverse=True)[:top]:
         lines.append(
@@ -96,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", help="also dump the raw profile here (for snakeviz etc.)")
     args = parser.parse_args(argv)
 
-    profiler = cProfile.Profile()
+    # CPU time of this thread, not wall time: on a loaded machine a preempted call would
+    # otherwise count the time other processes held the CPU.
+    profiler = cProfile.Profile(time.thread_time)
     with ServerProcess() as served:
         server = served.over(args.transport)
         if args.what == "e2e":
@@ -111,11 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             events = run.events
             print(f"{args.client}: {run.cpu_s / run.events * 1e6:.1f} µs CPU/event (profiled)")
         else:
-            fleet = Fleet(args.sessions, count=int(args.seconds * 50), tag="profile")
+
+            def window(streaming: bool) -> None:
+                """Profile the stream alone: not the opening (TLS handshakes) or closing."""
+                if streaming:
+                    profiler.enable()
+                else:
+                    profiler.disable()
+
+            fleet = Fleet(args.sessions, count=int(args.seconds * 50), tag="profile", window=window)
             trio.run(run_fleet, server, args.client, Fleet(10, count=20, tag="warm-up"))
-            profiler.enable()
             result = trio.run(run_fleet, server, args.client, fleet)
-            profiler.disable()
             events = max(result.frames, 1)
             print(
                 f"{args.client}: {args.sessions} sessions, client CPU {result.cpu_share:.0%} "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import select
@@ -87,10 +88,11 @@ class ServerAddress:
         return TLS if self.tls else PLAIN
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """A client context that trusts the server's CA (None over plain ``ws://``)."""
+        """A client context that trusts the server's CA (None over plain ``ws://``), one per
+        process, as an application would share it between its sessions."""
         if not self.tls:
             return None
-        return ssl.create_default_context(cafile=self.ca_file)
+        return _trusting(self.ca_file)
 
     @property
     def port(self) -> int:
@@ -100,6 +102,11 @@ class ServerAddress:
     def websocket_base_url(self) -> str:
         """What ``AsyncOpenAI(websocket_base_url=...)`` wants (the SDK appends ``/realtime``)."""
         return self.url.removesuffix("/realtime")
+
+
+@functools.cache
+def _trusting(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,9 @@ class Fleet:
     #: Called every ``sample_every`` seconds during the stream (e.g. to sample memory).
     sampler: Callable[[], float] | None = None
     sample_every: float = 0.1
+    #: Called with True when the measured window (the stream) starts, False when it ends
+    #: (e.g. to profile the stream alone).
+    window: Callable[[bool], None] | None = None
 
     @property
     def nominal_seconds(self) -> float:
@@ -231,6 +234,8 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         # or closing.
         before = await fetch_stats(server)
         cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
+        if fleet.window is not None:
+            fleet.window(True)
         go.set()
         with trio.move_on_after(fleet.nominal_seconds + fleet.grace) as scope:
             if fleet.sampler is None:
@@ -241,6 +246,8 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
                     with trio.move_on_after(fleet.sample_every):
                         await streamed.zero.wait()
         result.timed_out = scope.cancelled_caught
+        if fleet.window is not None:
+            fleet.window(False)
         result.cpu_s = time.process_time() - cpu0
         result.wall_s = time.perf_counter() - wall0
         result.wait_s = runqueue_wait_s() - wait0
@@ -452,9 +459,10 @@ def openai_job(server: dict[str, Any], fleet: dict[str, Any]) -> dict[str, Any]:
 
 
 def fleet_dict(fleet: Fleet) -> dict[str, Any]:
-    """``fleet`` as job arguments (without the sampler, which stays in-process)."""
+    """``fleet`` as job arguments (without the sampler and window, which stay in-process)."""
     data = dataclasses.asdict(fleet)
     data.pop("sampler")
+    data.pop("window")
     return data
 
 

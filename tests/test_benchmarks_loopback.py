@@ -734,6 +734,24 @@ def test_search_stops_where_the_server_could_not_keep_up() -> None:
     assert attempt.tried == [100, 200, 200]
 
 
+def test_interleaved_searches_take_turns_and_each_finds_what_it_finds_alone() -> None:
+    """Searches run level by level in turn (noise hits them alike) and end as they would
+    alone: passing up to 130 and up to 40, from 100."""
+    plan = dataclasses.replace(FULL, start=100)
+    fast, slow = Levels(passing=130), Levels(passing=40)
+    order: list[str] = []
+
+    def attempt(name: str, sessions: int) -> Level:
+        order.append(name)
+        return {"fast": fast, "slow": slow}[name](sessions)
+
+    steps = {name: concurrency._searching(plan, lambda: 0.0) for name in ("fast", "slow")}
+    assert concurrency._interleaved(steps, attempt) == {"fast": (130, None), "slow": (40, None)}
+    assert fast.tried == [100, 200, 150, 120, 130, 140]
+    assert slow.tried == [100, 50, 25, 35, 40, 45]
+    assert order == ["fast", "slow"] * 6
+
+
 class FakeServerProcess:
     def __init__(self, cpu: int | None = None) -> None:
         self.cpu = cpu

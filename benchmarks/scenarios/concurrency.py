@@ -13,8 +13,8 @@ stream and the same lag rule: the official ``openai`` client (``AsyncRealtimeCon
 under asyncio), ``trealtime``, and trealtime's own WebSocket layer alone, decoding nothing (the
 *transport floor*), over TLS and over plain ``ws://``.  Targets: trealtime carries at least
 5x the sessions of ``openai``, at least 0.8x those of its transport floor, and at least 200.
-The searches run one after the other, so machine noise can hit them unevenly; every level's
-contention is reported.
+The three searches of a transport run interleaved, level by level in turn, so that machine
+noise hits them alike; every level's contention is reported.
 
 A level where the server itself fell behind its schedule (its own p99 lateness over 5 ms, or
 its CPU near a full core) says nothing about the client: the search stops there and reports it.
@@ -23,9 +23,10 @@ its CPU near a full core) says nothing about the client: the search stops there 
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,37 +197,47 @@ class ConcurrencyScenario:
                 serial = 0
                 for transport in TRANSPORTS:
                     address = address_dict(served.over(transport))
-                    for client in clients:
-                        plan = Plan.for_config(config, client)
-                        levels: list[Level] = []
+                    levels: dict[str, list[Level]] = {client: [] for client in clients}
+                    spent = dict.fromkeys(clients, 0.0)
 
-                        def attempt(
-                            sessions: int,
-                            client: str = client,
-                            plan: Plan = plan,
-                            address: dict[str, Any] = address,
-                            transport: str = transport,
-                            levels: list[Level] = levels,
-                        ) -> Level:
-                            nonlocal serial
-                            serial += 1
-                            progress.step(f"{client} ({transport}) N={sessions}")
-                            fleet = Fleet(
-                                sessions,
-                                rate=50,
-                                count=int(plan.seconds * 50),
-                                appends=True,
-                                tag=f"concurrency-{sessions}-{serial}",
-                                grace=max(5.0, plan.seconds),
-                            )
-                            job = fleet_dict(fleet)
-                            data = workers[client].call(JOB, address, client, job, client_cpu)
-                            level = Level(sessions, fleet_result(data), client)
-                            levels.append(level)
-                            return level
+                    def attempt(
+                        client: str,
+                        sessions: int,
+                        address: dict[str, Any] = address,
+                        transport: str = transport,
+                        levels: dict[str, list[Level]] = levels,
+                        spent: dict[str, float] = spent,
+                    ) -> Level:
+                        nonlocal serial
+                        serial += 1
+                        progress.step(f"{client} ({transport}) N={sessions}")
+                        seconds = Plan.for_config(config, client).seconds
+                        fleet = Fleet(
+                            sessions,
+                            rate=50,
+                            count=int(seconds * 50),
+                            appends=True,
+                            tag=f"concurrency-{sessions}-{serial}",
+                            grace=max(5.0, seconds),
+                        )
+                        started = time.perf_counter()
+                        job = fleet_dict(fleet)
+                        data = workers[client].call(JOB, address, client, job, client_cpu)
+                        spent[client] += time.perf_counter() - started
+                        level = Level(sessions, fleet_result(data), client)
+                        levels[client].append(level)
+                        return level
 
-                        best, limit = _search(plan, attempt, time.perf_counter())
-                        searches.append(Search(client, transport, best, limit, tuple(levels)))
+                    steps = {
+                        client: _searching(
+                            Plan.for_config(config, client),
+                            functools.partial(spent.__getitem__, client),
+                        )
+                        for client in clients
+                    }
+                    for client, (best, limit) in _interleaved(steps, attempt).items():
+                        levels_of = tuple(levels[client])
+                        searches.append(Search(client, transport, best, limit, levels_of))
         except ServerFailed as exc:
             return ScenarioResult(self.name, self.description, (), (), (str(exc),))
         return ScenarioResult(
@@ -323,23 +334,68 @@ def _round_level(n: int) -> int:
     return n // grain * grain
 
 
+#: A search in steps: it yields the next N to try, is sent that level, and returns
+#: ``(largest passing N, N where the server could not keep up)``.
+Searching = Generator[int, Level, tuple[int | None, int | None]]
+
+
 def _search(
     plan: Plan, attempt: Callable[[int], Level], started: float
 ) -> tuple[int | None, int | None]:
-    """``(largest passing N, N where the server could not keep up)``.
+    """:func:`_searching` driven to its end by ``attempt``, its budget counted from
+    ``started``."""
+    return _drive(_searching(plan, lambda: time.perf_counter() - started), attempt)
+
+
+def _drive(steps: Searching, attempt: Callable[[int], Level]) -> tuple[int | None, int | None]:
+    try:
+        n = next(steps)
+        while True:
+            n = steps.send(attempt(n))
+    except StopIteration as stop:
+        result: tuple[int | None, int | None] = stop.value
+        return result
+
+
+def _interleaved(
+    searches: dict[str, Searching], attempt: Callable[[str, int], Level]
+) -> dict[str, tuple[int | None, int | None]]:
+    """Run several searches level by level in turn (so machine noise hits them alike), each
+    until it ends; their results by name."""
+    results: dict[str, tuple[int | None, int | None]] = {}
+    pending: dict[str, int] = {}
+    for name, steps in searches.items():
+        try:
+            pending[name] = next(steps)
+        except StopIteration as stop:
+            results[name] = stop.value
+    while pending:
+        for name in list(pending):
+            level = attempt(name, pending[name])
+            try:
+                pending[name] = searches[name].send(level)
+            except StopIteration as stop:
+                results[name] = stop.value
+                del pending[name]
+    return results
+
+
+def _searching(plan: Plan, spent: Callable[[], float]) -> Searching:
+    """The search for the largest passing N, one level at a time; ``spent`` says how many
+    seconds of its budget it has used.
 
     A level that fails while other processes held a CPU (or while the server lagged) is run
     once more before it counts.
     """
 
     def in_budget() -> bool:
-        return time.perf_counter() - started < plan.budget_seconds
+        return spent() < plan.budget_seconds
 
-    def measure(n: int) -> Level:
-        level = attempt(n)
+    def measure(n: int) -> Generator[int, Level, Level]:
+        level = yield n
         retry = plan.retry and (level.contended or level.server_limited)
         if not level.passed and retry and in_budget():
-            level = attempt(n)
+            level = yield n
         return level
 
     best: int | None = None
@@ -347,7 +403,7 @@ def _search(
     n = plan.start
     # Ramp up (doubling) while levels pass; ramp down (halving) if the first one fails.
     while plan.minimum <= n <= plan.maximum:
-        level = measure(n)
+        level = yield from measure(n)
         if level.server_limited and not level.passed:
             return best, n
         if level.passed:
@@ -367,7 +423,7 @@ def _search(
         mid = _round_level((best + fail) // 2)
         if mid in (best, fail):
             break
-        level = measure(mid)
+        level = yield from measure(mid)
         if level.server_limited and not level.passed:
             return best, mid
         if level.passed:
