@@ -91,6 +91,8 @@ class WebSocket:
         self._local_close: tuple[int, str | None] | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        self.received_at = trio.current_time()
+        """When bytes last came in (Trio clock): any bytes are proof the peer is alive."""
         if first:  # the server's first frames, come in with its handshake answer
             self._absorb(first)
 
@@ -123,6 +125,7 @@ class WebSocket:
         if not data:
             self._set_closed(1006, "connection lost")
             return
+        self.received_at = trio.current_time()
         self._absorb(data)
         if self._replies:
             await self._flush_replies()

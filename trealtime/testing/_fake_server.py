@@ -433,6 +433,7 @@ class FakeRealtimeServer:
             now=time.time(),
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
+            lifetime=self.session_seconds,
             strict=self.strict,
         )
         if preset is not None:
