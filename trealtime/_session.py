@@ -302,6 +302,7 @@ class Session:
         self._resend: str | None = None
         self._close_reason: CloseReason | None = None
         self._closed_by_client = False
+        self._restart_request: RestartRequest | None = None
         self._speaking = False
         self._transcripts: dict[str, str] = {}
         self._dtmf = DtmfListeners()
@@ -668,12 +669,15 @@ class Session:
         self._check_open()
         state = self._link
         assert state is not None
-        if state.restart is None:
-            state.restart = RestartRequest(keep_conversation)
+        if state.link.ended.is_set():
+            raise ConnectionLost("the connection is already being replaced; wait for Reconnected")
+        request = state.restart
+        if request is None:
+            request = state.restart = self._restart_request = RestartRequest(keep_conversation)
             await state.link.aclose(
                 self._close_timeout, CloseReason(1000, "restarting the session")
             )
-        await state.restart.wait()
+        await request.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -1398,12 +1402,14 @@ class Session:
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
             error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
             restart.settle(error)
+            self._restart_request = None
             logger.warning("restart failed: %s", error)
             if budget is None or not budget.policy.should_retry_error(error):
                 self._finish(CloseReason(reason.code, f"restart failed: {error}"))
                 return None
             return await self._reconnect_loop(reason, budget, renewal=False)
         restart.settle()
+        self._restart_request = None
         await self._deliver(
             Reconnected(
                 attempt=0,
@@ -1534,6 +1540,8 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
         self._inbound.close()
         self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
@@ -1555,6 +1563,8 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
         self._inbound.close()
         self._dtmf.close()
         if self._recorder is not None:
