@@ -456,7 +456,9 @@ async def test_the_key_is_sent_but_never_shown_during_a_whole_session(
             # The server restarts: the session reconnects with the same key.
             await server.connections[0].close(1012, "restarting")
             await session.wait_for(events.Reconnected)
-            await session.send_text("again")
+            # A completed response makes the new connection useful: the budget starts again.
+            await session.send_text("again", respond=True)
+            await session.wait_for(events.ResponseDone)
             shown += session_texts(session)
             # The key is revoked: the next reconnect is refused (401) and the session ends.
             server.api_key = new_secret("sk-proj-OTHER-")

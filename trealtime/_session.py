@@ -12,8 +12,9 @@ writer of data frames, fed by the outbound channel. A keepalive task pings when 
 channels are bounded and outlive a connection, so that with a reconnect policy nothing queued
 is lost: a new connection is configured, the conversation replayed, and the queue drained.
 
-When the caller stops reading, the receive task waits once ``inbound_buffer`` events are
-queued and the socket is not read until the caller catches up (the server's frames wait in the
+When the caller stops reading, the receive task waits once ``inbound_buffer`` events, or
+``inbound_buffer_bytes`` of frames (at their wire size), are queued, and the socket is not
+read until the caller catches up (the server's frames wait in the
 kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 """
 
@@ -58,6 +59,7 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._deflate import Deflate
 from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
     ConfigurationError,
@@ -73,7 +75,7 @@ from ._errors import (
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
-from ._inbox import Inbox
+from ._inbound_queue import InboundQueue
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -83,11 +85,15 @@ from ._item_models import (
     UnknownItem,
 )
 from ._link import CloseReason, Keepalive, Link
+from ._log_limit import LimitedWarnings
 from ._metrics import MetricsTracker, format_metrics
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._playback import PlaybackTracker, Truncation
 from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
+from ._reconnect_budget import ReconnectBudget
 from ._recording import Recorder
+from ._redaction import redact_error, secrets_of_headers
+from ._renewal import renewal_delay
 from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
@@ -121,6 +127,7 @@ from ._server_events import (
 )
 from ._session_events import Reconnected, Reconnecting
 from ._session_models import (
+    AUDIO_BYTES_PER_MS,
     AudioConfig,
     AudioInput,
     AudioOutput,
@@ -164,12 +171,16 @@ class SessionStatistics:
     """Frames of a type this version does not know (delivered as ``UnknownServerEvent``)."""
     inbound_queued: int
     """Events decoded but not yet read by the caller."""
+    inbound_queued_bytes: int
+    """The wire size of those events (bounded by ``inbound_buffer_bytes``)."""
     outbound_queued: int
     """Frames waiting for the send task."""
     unsent_events: int
     """Frames that were queued when the session ended and so never went out."""
     pending_requests: int
     reconnects: int
+    failed_reactions: int
+    """Server events some behaviour could not follow (each logged; the session went on)."""
     responses_completed: int
     responses_cancelled: int
     responses_failed: int
@@ -197,6 +208,7 @@ class _Counters:
     invalid_events: int = 0
     unknown_events: int = 0
     reconnects: int = 0
+    failed_reactions: int = 0
 
 
 def _decoded_size(b64: str) -> int:
@@ -213,6 +225,9 @@ class _LinkState:
     configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
+    renewal_planned: bool = False
+    configured_at: float | None = None
+    setup_requests: list[PendingRequest] = attrs.Factory(list)
     restart: RestartRequest | None = None
 
 
@@ -232,8 +247,10 @@ class Session:
         extra_headers: Mapping[str, str],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         inbound_buffer: int,
         outbound_buffer: int,
+        inbound_buffer_bytes: int = 16 * 2**20,
         connect_timeout: float,
         close_timeout: float,
         request_timeout: float,
@@ -261,6 +278,7 @@ class Session:
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._inbound_buffer = inbound_buffer
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
@@ -272,8 +290,11 @@ class Session:
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
-        self._inbound_send, inbound_receive = trio.open_memory_channel[ServerEvent](inbound_buffer)
-        self._inbound = Inbox(inbound_receive)
+        self._warnings = LimitedWarnings(logger)
+        self._secrets: set[str] = set(credentials.secrets())
+        if recorder is not None:
+            recorder.secrets = self._secrets  # the same set: tokens join it as they come
+        self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
@@ -283,6 +304,7 @@ class Session:
         self._resend: str | None = None
         self._close_reason: CloseReason | None = None
         self._closed_by_client = False
+        self._restart_request: RestartRequest | None = None
         self._speaking = False
         self._transcripts: dict[str, str | TranscriptionFailed] = {}
         self._dtmf = DtmfListeners()
@@ -323,7 +345,7 @@ class Session:
         if self._closed_by_client:  # after the block: what was left unread is not delivered
             raise StopAsyncIteration
         try:
-            return await self._inbound.receive()
+            return await self._inbound.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
@@ -429,11 +451,13 @@ class Session:
             bytes_sent=c.bytes_sent,
             invalid_events=c.invalid_events,
             unknown_events=c.unknown_events,
-            inbound_queued=self._inbound_send.statistics().current_buffer_used,
+            inbound_queued=self._inbound.queued,
+            inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
             unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
             reconnects=c.reconnects,
+            failed_reactions=c.failed_reactions,
             responses_completed=self._metrics.responses_completed,
             responses_cancelled=self._metrics.responses_cancelled,
             responses_failed=self._metrics.responses_failed,
@@ -687,12 +711,15 @@ class Session:
         self._check_open()
         state = self._link
         assert state is not None
-        if state.restart is None:
-            state.restart = RestartRequest(keep_conversation)
+        if state.link.ended.is_set():
+            raise ConnectionLost("the connection is already being replaced; wait for Reconnected")
+        request = state.restart
+        if request is None:
+            request = state.restart = self._restart_request = RestartRequest(keep_conversation)
             await state.link.aclose(
                 self._close_timeout, CloseReason(1000, "restarting the session")
             )
-        await state.restart.wait()
+        await request.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -849,6 +876,9 @@ class Session:
         request = PendingRequest(kind, key, event.event_id, done.set)
         self._waiters[request] = done
         self._requests.add(request)
+        state = self._link
+        if link is not None and state is not None and state.link is link:
+            state.setup_requests.append(request)  # failed at once if the link ends in setup
         try:
             if link is None:
                 await self.send(event)
@@ -859,12 +889,13 @@ class Session:
             raise
         return request
 
-    async def _wait(self, request: PendingRequest) -> ServerEvent:
+    async def _wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
         """Wait for ``request``'s reply; several callers may share one request."""
         done = self._waiters[request]
         request.waiters += 1
+        timeout = self._request_timeout if within is None else within
         try:
-            with trio.move_on_after(self._request_timeout):
+            with trio.move_on_after(timeout):
                 await done.wait()
         finally:
             request.waiters -= 1
@@ -872,8 +903,7 @@ class Session:
                 self._forget_request(request)  # the last one out: nobody wants the reply
         if not request.done:
             raise RequestTimeout(
-                f"no reply to {request.kind} within {self._request_timeout} s"
-                f" (event_id {request.event_id})"
+                f"no reply to {request.kind} within {timeout} s (event_id {request.event_id})"
             )
         if request.error is not None:
             raise request.error
@@ -1024,26 +1054,61 @@ class Session:
         counters.bytes_received += len(message)
         now = trio.current_time()
         if self._recorder is not None:
-            self._recorder.frame(now - self._started, "in", message)
+            try:
+                self._recorder.frame(now - self._started, "in", message)
+            except Exception as exc:  # a recording must never cost the session
+                self._warn_reaction("recording", "a frame", exc)
         if isinstance(message, str):
             event = decode_server_event(message)
         else:
             event = InvalidServerEvent(
                 type="", raw=message, error="binary frame: the Realtime API sends only text"
             )
+        try:
+            await self._follow(link, event, now)
+        except Exception as exc:
+            # One behaviour failing on an odd event must not end the session: the event is
+            # still delivered, and the state follows the next ones.
+            self._warn_reaction("following", event.type or "an event", exc)
+        try:
+            # The link checkpoints on every read; a frame need not cost a switch of its own.
+            self._inbound.put_nowait(event, len(message))
+        except trio.WouldBlock:
+            await self._deliver(event, len(message))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # nobody reads any more: the state and the requests still follow the stream
+
+    def _server_error(self, detail: Any) -> Exception:
+        """The exception for an ``error`` event, without any secret the server echoed."""
+        return redact_error(ServerError(detail), self._secrets)
+
+    def _warn_reaction(self, doing: str, what: str, exc: Exception) -> None:
+        self._counters.failed_reactions += 1
+        self._warnings.warning(
+            "%s %s failed (%s: %s); the session goes on", doing, what, type(exc).__name__, exc
+        )
+
+    async def _follow(self, link: Link, event: ServerEvent, now: float) -> None:
+        """Update the mirror, the requests and the behaviours that react to ``event``."""
+        counters = self._counters
         link_state = self._link
         if isinstance(event, InvalidServerEvent):
             counters.invalid_events += 1
-            logger.warning("undecodable server frame: %s", event.error)
+            self._warnings.warning("undecodable server frame: %s", event.error)
         elif isinstance(event, UnknownServerEvent):
             counters.unknown_events += 1
         elif isinstance(event, Error):
             if link_state is not None:
                 link_state.last_error = event
-        elif link_state is not None and link_state.configured:
-            link.healthy = True
+        elif (
+            isinstance(event, ResponseDone)
+            and event.response.status == "completed"
+            and link_state is not None
+            and link_state.configured
+        ):
+            link.healthy = True  # useful: a response ran to its end on this connection
         self._state.apply(event)
-        self._requests.on_server_event(event, ServerError)
+        self._requests.on_server_event(event, self._server_error)
         if isinstance(event, SessionCreated) and link_state is not None:
             link_state.session_created = True
             link.created.set()
@@ -1055,13 +1120,6 @@ class Session:
         else:
             self._react(event, now)
         self._route_to_handle(event)
-        try:
-            # The link checkpoints on every read; a frame need not cost a switch of its own.
-            self._inbound_send.send_nowait(event)
-        except trio.WouldBlock:
-            await self._deliver(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # nobody reads any more: the state and the requests still follow the stream
 
     def _react(self, event: ServerEvent, now: float) -> None:
         """Follow a server event that needs no I/O in reply."""
@@ -1179,6 +1237,14 @@ class Session:
             if is_given(audio_input.turn_detection):
                 self._audio.set_manual_turns(audio_input.turn_detection is None)
             if is_given(audio_input.format) and audio_input.format.type != self._audio.input_format:
+                if audio_input.format.type not in AUDIO_BYTES_PER_MS:
+                    self._warnings.warning(
+                        "the server set input audio format %r, which this client cannot make;"
+                        " append_audio keeps sending %r",
+                        audio_input.format.type,
+                        self._audio.input_format,
+                    )
+                    return
                 self._audio = AudioInputPipeline(
                     audio_input.format.type,
                     chunk_ms=self._audio.chunk_ms,
@@ -1197,9 +1263,9 @@ class Session:
         if handle is not None:
             handle._on_event(event)
 
-    async def _deliver(self, event: ServerEvent) -> None:
+    async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound_send.send(event)
+            await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -1262,11 +1328,13 @@ class Session:
         assert self._nursery is not None
         endpoint = self._endpoint
         headers = await self._credentials.headers(endpoint.azure)
+        self._secrets |= secrets_of_headers(headers)
         link = Link(
             endpoint=endpoint,
             headers=headers + list(self._extra_headers.items()),
             connect_stream=self._connect_stream,
             max_message_size=self._max_message_size,
+            compression=self._compression,
             keepalive=self._keepalive,
             outbound=self._outbound_receive,
             on_frame=self._on_frame,
@@ -1277,6 +1345,7 @@ class Session:
         self._resend = None
         state = _LinkState(link)
         self._link = state
+        self._nursery.start_soon(self._fail_setup_when_lost, state)
         logger.debug("connecting to %s", endpoint.url)
         try:
             # connect_timeout bounds the connection and its settings; a replay that is making
@@ -1286,7 +1355,7 @@ class Session:
                 await link.created.wait()
                 if not state.session_created:
                     if state.last_error is not None:
-                        raise ServerError(state.last_error.error)
+                        raise self._server_error(state.last_error.error)
                     reason = link.close_reason or CloseReason(1006, None)
                     raise ConnectError(
                         "the server closed the connection before session.created"
@@ -1295,21 +1364,38 @@ class Session:
                     )
                 properties = self._session_properties(self._settings)
                 update = session_update_for(NOT_GIVEN, properties)
-                await self._request(
+                request = await self._start_request(
                     SessionUpdate(session=update or type(properties)()),
                     "session.update",
                     None,
                     link=link,
                 )
+                await self._wait(request, within=self._connect_timeout)  # fail_after bounds it
             replayed = await self._replay(link) if replay else 0
         except BaseException:
             self._resend = link.resend
             link.abort(CloseReason(1006, "setup failed"))
             raise
         state.configured = True
+        state.configured_at = trio.current_time()
         link.open_gate()
         logger.debug("session ready: %s", endpoint.url)
         return link, replayed
+
+    async def _fail_setup_when_lost(self, state: _LinkState) -> None:
+        """A connection that ends during setup fails its setup requests at once, with its code."""
+        await state.link.ended.wait()
+        if state.configured:
+            return
+        reason = state.link.close_reason or CloseReason(1006, None)
+        error = ConnectError(
+            f"the connection closed during setup (code {reason.code}, {reason.reason!r})",
+            close_code=reason.code,
+        )
+        for request in state.setup_requests:
+            if not request.done:
+                self._requests.discard(request)
+                request.finish(error=error)
 
     async def _replay(self, link: Link) -> int:
         """Re-create the conversation on a new connection; returns how many items."""
@@ -1341,22 +1427,30 @@ class Session:
         return len(requests)
 
     def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
+        """Plan one renewal per connection (a repeated ``session.created`` changes nothing)."""
         policy = self._reconnect
         expires_at = getattr(event.session, "expires_at", NOT_GIVEN)
         if policy is None or policy.renew_before_expiry is None or not is_given(expires_at):
             return
-        if self._nursery is None:
+        if self._nursery is None or state.renewal_planned:
             return
-        delay = max(0.0, expires_at - time.time() - policy.renew_before_expiry)
+        delay = renewal_delay(expires_at - time.time(), policy.renew_before_expiry)
+        if delay is None:
+            logger.warning("the session's expires_at is already past: is the clock right?")
+            return
+        state.renewal_planned = True
         self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
 
     async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
         """Replace a session about to expire, at a turn boundary, so a long call goes on."""
-        await trio.sleep_until(deadline)
-        while self.response_active or self._speaking or self._tools.statistics().running:
+        with trio.move_on_at(deadline):
+            await state.link.ended.wait()  # a connection that ends needs no renewal
+        busy = self.response_active or self._speaking or self._tools.statistics().running
+        while busy or not state.configured:  # never during setup, nor mid-turn
             if state.link.ended.is_set():
                 return
             await trio.sleep(0.1)
+            busy = self.response_active or self._speaking or self._tools.statistics().running
         if state.link.ended.is_set() or self._closed_by_client:
             return
         logger.info("renewing the session before it expires")
@@ -1369,7 +1463,7 @@ class Session:
         """Run the first connection, then (with a policy) replace lost ones."""
         link = await self._connect_first()
         task_status.started()
-        attempt = 0
+        budget = ReconnectBudget(self._reconnect) if self._reconnect is not None else None
         while True:
             await link.ended.wait()
             self._record_link(link)
@@ -1380,23 +1474,33 @@ class Session:
             reason = link.close_reason or CloseReason(1006, None)
             self._resend = link.resend
             if state.restart is not None:
-                new_link = await self._restarted(state.restart, reason)
+                new_link = await self._restarted(state.restart, reason, budget)
                 if new_link is None:
                     return
-                link, attempt = new_link, 0
+                if budget is not None:
+                    budget.connection_ended(useful=True)  # the caller asked: no attempt spent
+                link = new_link
                 continue
-            if link.healthy:
-                attempt = 0
-            if not self._should_reconnect(state, reason):
+            if budget is None or not self._should_reconnect(state, reason):
                 self._finish(reason)
                 return
+            configured_at = state.configured_at
+            budget.connection_ended(
+                useful=link.healthy
+                or (
+                    configured_at is not None
+                    and trio.current_time() - configured_at >= budget.policy.useful_after
+                )
+            )
             self._on_connection_lost(reason)
-            new_link, attempt = await self._reconnect_loop(reason, attempt, renewal=state.renewing)
+            new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
             if new_link is None:
                 return
             link = new_link
 
-    async def _restarted(self, restart: RestartRequest, reason: CloseReason) -> Link | None:
+    async def _restarted(
+        self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
+    ) -> Link | None:
         """The connection was closed by :meth:`restart`: open a fresh server session."""
         self._on_connection_lost(reason)
         if not restart.keep_conversation:
@@ -1408,13 +1512,14 @@ class Session:
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
             error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
             restart.settle(error)
+            self._restart_request = None
             logger.warning("restart failed: %s", error)
-            if self._reconnect is None or not self._reconnect.should_retry_error(error):
+            if budget is None or not budget.policy.should_retry_error(error):
                 self._finish(CloseReason(reason.code, f"restart failed: {error}"))
                 return None
-            new_link, _ = await self._reconnect_loop(reason, 0, renewal=False)
-            return new_link
+            return await self._reconnect_loop(reason, budget, renewal=False)
         restart.settle()
+        self._restart_request = None
         await self._deliver(
             Reconnected(
                 attempt=0,
@@ -1439,7 +1544,7 @@ class Session:
                 attempt += 1
                 fatal = self._link.last_error if self._link is not None else None
                 if fatal is not None and is_fatal_error_code(_code(fatal)):
-                    raise ServerError(fatal.error) from exc  # e.g. insufficient_quota
+                    raise self._server_error(fatal.error) from exc  # e.g. insufficient_quota
                 if policy is None or attempt > policy.max_attempts:
                     raise
                 if not policy.should_retry_error(error):
@@ -1464,24 +1569,28 @@ class Session:
         return policy.should_retry_close(reason.code)
 
     async def _reconnect_loop(
-        self, reason: CloseReason, attempt: int, *, renewal: bool
-    ) -> tuple[Link | None, int]:
-        policy = self._reconnect
-        assert policy is not None
+        self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
+    ) -> Link | None:
+        policy = budget.policy
         lost_at = trio.current_time()
+        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
+            delay = 0.0
             if not renewal:
                 attempt += 1
-                if attempt > policy.max_attempts:
+                backoff = budget.spend()
+                if backoff is None:
                     self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
-                    return None, attempt
-                delay = policy.delay(attempt)
+                    return None
+                delay = backoff
+            delay = budget.pace(trio.current_time(), delay)
+            if not renewal:
                 await self._deliver(
                     Reconnecting(
                         attempt=attempt, delay=delay, code=reason.code, reason=reason.reason or ""
                     )
                 )
-                await trio.sleep(delay)
+            await trio.sleep(delay)
             try:
                 link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
@@ -1504,12 +1613,13 @@ class Session:
                         renewal=renewal,
                     )
                 )
-                return link, attempt
+                return link
             logger.warning("reconnect attempt %s failed: %s", attempt, error)
             self._on_connection_lost(reason)
             if not policy.should_retry_error(error):
-                self._finish(CloseReason(reason.code, f"reconnect failed: {error}"))
-                return None, attempt
+                code = error.close_code if isinstance(error, ConnectError) else None
+                self._finish(CloseReason(code or reason.code, f"reconnect failed: {error}"))
+                return None
             renewal = False
 
     def _on_connection_lost(self, reason: CloseReason) -> None:
@@ -1540,7 +1650,9 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
-        self._inbound_send.close()
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
+        self._inbound.close()
         self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
 
@@ -1561,7 +1673,9 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
-        self._inbound_send.close()
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
+        self._inbound.close()
         self._dtmf.close()
         if self._recorder is not None:
             if state is not None:
@@ -1601,7 +1715,9 @@ async def open_session(
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
+    compression: Deflate | None = None,
     inbound_buffer: int = 256,
+    inbound_buffer_bytes: int = 16 * 2**20,
     outbound_buffer: int = 64,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
@@ -1646,7 +1762,11 @@ async def open_session(
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
     elided unless ``record_audio``; credentials never written). The conversation mirror keeps
     the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all.
+    flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
+    bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
+    size; one event always fits): beyond either, the socket is not read until the caller
+    catches up. ``compression=Deflate()`` offers permessage-deflate (off by default: it costs
+    more CPU per event than it saves bandwidth).
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1670,7 +1790,9 @@ async def open_session(
         extra_headers=extra_headers or {},
         connect_stream=connect_stream,
         max_message_size=max_message_size,
+        compression=compression,
         inbound_buffer=inbound_buffer,
+        inbound_buffer_bytes=inbound_buffer_bytes,
         outbound_buffer=outbound_buffer,
         connect_timeout=connect_timeout,
         close_timeout=close_timeout,

@@ -85,7 +85,11 @@ class Conversation:
         self._items[item_id] = item
         if previous_item_id is None:
             self._order.insert(0, item_id)
-        elif isinstance(previous_item_id, str) and previous_item_id in self._items:
+        elif (
+            isinstance(previous_item_id, str)
+            and previous_item_id != item_id  # an item cannot follow itself: placed at the end
+            and previous_item_id in self._items
+        ):
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
         else:
             self._order.append(item_id)
