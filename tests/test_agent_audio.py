@@ -451,7 +451,7 @@ async def test_switching_to_manual_turns_at_runtime_starts_keeping_the_preroll(
 async def test_append_audio_of_a_str_says_bytes_are_expected(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with pytest.raises(TypeError, match=r"audio must be bytes \(audio/pcm: PCM16.*not str"):
             await session.append_audio("hello")  # type: ignore[arg-type]
 
@@ -460,7 +460,7 @@ async def test_append_audio_of_a_str_says_bytes_are_expected(
 async def test_append_audio_refuses_rates_outside_8_to_48_khz(
     autojump_clock: trio.testing.MockClock, rate: int
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with pytest.raises(trealtime.ConfigurationError, match="8000 to 48000 Hz"):
             await session.append_audio(bytes(rate // 50 * 2), sample_rate=rate)
 
@@ -469,7 +469,7 @@ async def test_an_odd_byte_is_never_lost_at_commit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     audio = varied(200)
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with trio.fail_after(60):
             await session.append_audio(audio + b"\x01")
             with pytest.raises(trealtime.LocalProtocolError, match="half a sample"):

@@ -505,7 +505,7 @@ async def test_interrupt_names_the_requested_response_it_cancelled(
     # The response had been requested but not yet created when interrupt() was called: the
     # Interruption still says which response it cancelled.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -523,7 +523,7 @@ async def test_truncate_item_refuses_negative_positions_locally(
     autojump_clock: trio.testing.MockClock, content_index: int, audio_end_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with pytest.raises(trealtime.ConfigurationError, match="must be >= 0"):

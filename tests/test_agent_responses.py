@@ -401,7 +401,7 @@ async def test_cancel_response_of_a_finished_response_sends_nothing_and_says_fal
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -419,7 +419,7 @@ async def test_cancel_response_names_a_running_out_of_band_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply="A long answer. " * 20) as server,
+        fake_server(realtime=True, reply="A long answer. " * 20) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):

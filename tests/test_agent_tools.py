@@ -644,7 +644,7 @@ async def test_remove_tool_and_set_tools_each_send_one_update_of_the_tools_only(
         """Book a flight."""
         return "booked"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         async with agent(server, MANUAL, tools=[get_time, get_weather]) as (session, _):
             with trio.fail_after(60):
                 removed = await session.remove_tool("get_time")
@@ -673,7 +673,7 @@ async def test_remove_tool_of_an_unknown_name_and_a_bad_set_change_nothing(
         return "12:00"
 
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, tools=[get_time]) as (session, _),
     ):
         with trio.fail_after(60):
