@@ -569,6 +569,39 @@ async def test_a_tool_result_whose_call_never_appeared_says_so(
     assert "connection changed" not in text  # there was only ever one connection
 
 
+# -- also: what the fake server retains -----------------------------------------------------------
+
+
+async def drain(session: trealtime.Session) -> None:
+    async for _ in session:
+        pass
+
+
+async def test_the_fake_server_retains_a_bounded_history_when_asked(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with FakeRealtimeServer.serve_in_memory(api_key=KEY, retain=50) as server:
+        with trio.fail_after(LIMIT):
+            async with (
+                session_for(server, max_conversation_items=None) as session,
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(drain, session)
+                for n in range(300):
+                    await session.append_audio(bytes(4800))
+                    await session.create_item(events.MessageItem.user_text(f"item {n}"))
+                # Waiting still works on a trimmed record.
+                last = await server.wait_for_client_event(
+                    events.ConversationItemCreate, lambda e: "item 299" in str(e.item)
+                )
+                assert last.item is not None
+                nursery.cancel_scope.cancel()
+        connection = server.connections[0]
+        assert len(connection.received) <= 100 and len(server.received) <= 100
+        assert len(connection.frames) <= 100 and len(connection.sent) <= 100
+        assert len(connection.state.conversation) <= 50
+
+
 # -- the README's claims ---------------------------------------------------------------------------
 
 
