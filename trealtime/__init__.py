@@ -16,6 +16,7 @@ from . import webhooks as webhooks
 from ._audio_input import AudioInputPipeline as AudioInputPipeline
 from ._audio_input import AudioInputStatistics as AudioInputStatistics
 from ._connect import DEFAULT_URL as DEFAULT_URL
+from ._deflate import Deflate as Deflate
 from ._dtmf import DtmfKeys as DtmfKeys
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
@@ -67,6 +68,7 @@ __all__ = sorted(
         "AudioInputPipeline",
         "AudioInputStatistics",
         "ClientSecret",
+        "Deflate",
         "DtmfKeys",
         "RestClient",
         "RetryPolicy",

@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from ._connect import ConnectStream, Endpoint
+from ._deflate import Deflate
 from ._errors import ConnectError, RealtimeError
 from ._groups import single_error
 from ._inbox import Inbox
@@ -53,6 +54,7 @@ class Link:
         headers: list[tuple[str, str]],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         keepalive: Keepalive | None,
         outbound: trio.MemoryReceiveChannel[str],
         on_frame: Callable[[Link, str | bytes], Awaitable[None]],
@@ -64,6 +66,7 @@ class Link:
         self._headers = headers
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._keepalive = keepalive
         self._outbound = Inbox(outbound)
         self._on_frame = on_frame
@@ -108,6 +111,7 @@ class Link:
                         resource=endpoint.resource,
                         headers=self._headers,
                         max_message_size=self._max_message_size,
+                        compression=self._compression,
                     )
                 except RealtimeError as exc:  # the server's answer may quote the key
                     raise redact_error(exc, secrets_of_headers(self._headers)) from None

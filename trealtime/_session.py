@@ -59,6 +59,7 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._deflate import Deflate
 from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
     ConfigurationError,
@@ -244,6 +245,7 @@ class Session:
         extra_headers: Mapping[str, str],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         inbound_buffer: int,
         outbound_buffer: int,
         inbound_buffer_bytes: int = 16 * 2**20,
@@ -274,6 +276,7 @@ class Session:
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._inbound_buffer = inbound_buffer
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
@@ -302,6 +305,7 @@ class Session:
         self._resend: str | None = None
         self._close_reason: CloseReason | None = None
         self._closed_by_client = False
+        self._restart_request: RestartRequest | None = None
         self._speaking = False
         self._transcripts: dict[str, str] = {}
         self._dtmf = DtmfListeners()
@@ -668,12 +672,15 @@ class Session:
         self._check_open()
         state = self._link
         assert state is not None
-        if state.restart is None:
-            state.restart = RestartRequest(keep_conversation)
+        if state.link.ended.is_set():
+            raise ConnectionLost("the connection is already being replaced; wait for Reconnected")
+        request = state.restart
+        if request is None:
+            request = state.restart = self._restart_request = RestartRequest(keep_conversation)
             await state.link.aclose(
                 self._close_timeout, CloseReason(1000, "restarting the session")
             )
-        await state.restart.wait()
+        await request.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -1226,6 +1233,7 @@ class Session:
             headers=headers + list(self._extra_headers.items()),
             connect_stream=self._connect_stream,
             max_message_size=self._max_message_size,
+            compression=self._compression,
             keepalive=self._keepalive,
             outbound=self._outbound_receive,
             on_frame=self._on_frame,
@@ -1403,12 +1411,14 @@ class Session:
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
             error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
             restart.settle(error)
+            self._restart_request = None
             logger.warning("restart failed: %s", error)
             if budget is None or not budget.policy.should_retry_error(error):
                 self._finish(CloseReason(reason.code, f"restart failed: {error}"))
                 return None
             return await self._reconnect_loop(reason, budget, renewal=False)
         restart.settle()
+        self._restart_request = None
         await self._deliver(
             Reconnected(
                 attempt=0,
@@ -1541,6 +1551,8 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
         self._inbound.close()
         self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
@@ -1562,6 +1574,8 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
         self._inbound.close()
         self._dtmf.close()
         if self._recorder is not None:
@@ -1602,6 +1616,7 @@ async def open_session(
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
+    compression: Deflate | None = None,
     inbound_buffer: int = 256,
     inbound_buffer_bytes: int = 16 * 2**20,
     outbound_buffer: int = 64,
@@ -1651,7 +1666,8 @@ async def open_session(
     flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
     bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
     size; one event always fits): beyond either, the socket is not read until the caller
-    catches up.
+    catches up. ``compression=Deflate()`` offers permessage-deflate (off by default: it costs
+    more CPU per event than it saves bandwidth).
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1675,6 +1691,7 @@ async def open_session(
         extra_headers=extra_headers or {},
         connect_stream=connect_stream,
         max_message_size=max_message_size,
+        compression=compression,
         inbound_buffer=inbound_buffer,
         inbound_buffer_bytes=inbound_buffer_bytes,
         outbound_buffer=outbound_buffer,

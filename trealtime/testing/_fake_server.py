@@ -28,13 +28,15 @@ import orjson
 import trio
 import trio.testing
 import wsproto.utilities
-from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
+from .._deflate import Deflate
 from .._recording import RecordedFrame
 from ..events import ClientEvent, ServerEvent
 from ._fake_calls import ACCEPTED, FakeCall, FakeCalls
 from ._fake_config import update_session
 from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._fake_deflate import accept_websocket
 from ._fake_errors import ClientError
 from ._fake_faults import (
     AcceptThenClose,
@@ -95,6 +97,8 @@ class FakeServerOptions(TypedDict, total=False):
       conversation items per connection (and client events server-wide), dropping the
       oldest, so that a load test's sessions can run for minutes in flat memory (default
       ``None``: keep everything, for assertions).
+    - ``compression``: the permessage-deflate terms the server answers a client's offer with, as
+      wsproto takes them (default ``Deflate()``: accepted as offered; ``None``: declined).
     """
 
     api_key: str
@@ -107,6 +111,7 @@ class FakeServerOptions(TypedDict, total=False):
     seed: int
     strict: bool
     retain: int | None
+    compression: Deflate | None
 
 
 @attrs.frozen
@@ -149,6 +154,7 @@ class FakeRealtimeServer:
         self.session_seconds = options.get("session_seconds", SESSION_SECONDS)
         self.strict = options.get("strict", False)
         self.retain = options.get("retain")
+        self.compression = options.get("compression", Deflate())
         self.connections: list[FakeConnection] = []
         """Every accepted connection, in order (closed ones stay)."""
         self.handshakes: list[Handshake] = []
@@ -389,7 +395,9 @@ class FakeRealtimeServer:
     async def _serve_websocket(self, nursery: trio.Nursery, stream: StallableStream) -> None:
         connection: FakeConnection | None = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
-            request = await wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
+            request = await accept_websocket(
+                nursery, stream, compression=self.compression, max_message_size=MAX_MESSAGE_SIZE
+            )
             connection = await self._handshake(request, stream)
         if connection is not None:
             await connection.run()
