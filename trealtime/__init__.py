@@ -31,6 +31,7 @@ from ._notgiven import NOT_GIVEN as NOT_GIVEN
 from ._notgiven import NotGiven as NotGiven
 from ._notgiven import is_given as is_given
 from ._playback import Truncation as Truncation
+from ._public import show_public_module as _show_public_module
 from ._reconnect import ReconnectPolicy as ReconnectPolicy
 from ._resample import StreamResampler as StreamResampler
 from ._response_handle import ResponseDropped as ResponseDropped
@@ -110,3 +111,6 @@ __all__ = sorted(
         *_errors_all,
     }
 )
+
+
+_show_public_module(globals(), __all__, __name__)

@@ -163,7 +163,10 @@ class RecordedFrame:
 
 
 def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
-    """The frames and markers of a recording, in order (the ``start`` line is skipped)."""
+    """The frames and markers of a recording, in order (the ``start`` line is skipped).
+
+    Raises :class:`ValueError` naming the file and line for a line that is not a recording's.
+    """
     with open(path, "rb") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
@@ -172,19 +175,41 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a recording line: {exc}") from None
-            kind = record.get("kind")
-            if kind == "start":
+            problem = _recording_line_problem(record)
+            if problem is not None:
+                raise ValueError(f"{path}:{number}: not a recording line: {problem}")
+            if record["kind"] == "start":
                 continue
             binary = record.get("binary")
             yield RecordedFrame(
-                kind=kind,
-                t=float(record.get("t", 0.0)),
+                kind=record["kind"],
+                t=float(record["t"]),
                 direction=record.get("dir"),
                 text=record.get("text"),
                 binary=base64.b64decode(binary) if isinstance(binary, str) else None,
                 code=record.get("code"),
                 reason=record.get("reason"),
             )
+
+
+def _recording_line_problem(record: object) -> str | None:
+    """What makes ``record`` something the recorder does not write, if anything."""
+    if not isinstance(record, dict):
+        return "a JSON object was expected"
+    kind = record.get("kind")
+    if kind not in ("start", "connect", "frame", "close"):
+        return f"unknown kind {kind!r} (start, connect, frame or close)"
+    if kind == "start":
+        return None
+    t = record.get("t")
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        return f"{kind} without a time 't'"
+    if kind == "frame":
+        if record.get("dir") not in ("in", "out"):
+            return f"frame with direction {record.get('dir')!r} (in or out)"
+        if not isinstance(record.get("text"), str) and not isinstance(record.get("binary"), str):
+            return "frame with neither 'text' nor 'binary'"
+    return None
 
 
 def restore_audio(text: str) -> str:

@@ -71,6 +71,7 @@ from ._errors import (
     RequestTimeout,
     ServerError,
     SessionClosed,
+    TranscriptionFailed,
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
@@ -103,6 +104,7 @@ from ._server_events import (
     ConversationItemCreated,
     ConversationItemInputAudioTranscriptionCompleted,
     ConversationItemInputAudioTranscriptionDelta,
+    ConversationItemInputAudioTranscriptionFailed,
     ConversationItemRetrieved,
     ConversationItemTruncated,
     Error,
@@ -307,7 +309,7 @@ class Session:
         self._closed_by_client = False
         self._restart_request: RestartRequest | None = None
         self._speaking = False
-        self._transcripts: dict[str, str] = {}
+        self._transcripts: dict[str, str | TranscriptionFailed] = {}
         self._dtmf = DtmfListeners()
         self._sequencer = ResponseSequencer()
         self._handles: dict[str, ResponseHandle] = {}
@@ -343,6 +345,8 @@ class Session:
         return self
 
     async def __anext__(self) -> ServerEvent:
+        if self._closed_by_client:  # after the block: what was left unread is not delivered
+            raise StopAsyncIteration
         try:
             return await self._inbound.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -425,11 +429,19 @@ class Session:
 
         See :class:`DtmfKeys`; the events also stay in the session's own event stream.
         """
+        self._check_not_left()
         return self._dtmf.listen()
 
     def input_transcript(self, item_id: str) -> str:
-        """The transcript of a user audio item so far (deltas, then the final text)."""
-        return self._transcripts.get(item_id, "")
+        """The transcript of a user audio item so far (deltas, then the final text).
+
+        Raises :class:`TranscriptionFailed` if the server reported that it could not
+        transcribe the item.
+        """
+        transcript = self._transcripts.get(item_id, "")
+        if isinstance(transcript, TranscriptionFailed):
+            raise transcript
+        return transcript
 
     def statistics(self) -> SessionStatistics:
         """Counters and queue depths."""
@@ -473,8 +485,10 @@ class Session:
     async def append_audio(self, audio: bytes, sample_rate: int | None = None) -> None:
         """Append audio in the session's input format, re-chunked to ``audio_chunk_ms``.
 
-        PCM16 mono at another ``sample_rate`` is resampled to 24 kHz (needs the ``resample``
-        extra); G.711 passes through untouched. Dropped while audio input is paused.
+        PCM16 mono at another ``sample_rate`` (8000 to 48000 Hz) is resampled to 24 kHz (needs
+        the ``resample`` extra); G.711 passes through untouched. Dropped while audio input is
+        paused. A trailing odd byte waits for the next append (:meth:`commit_audio` refuses to
+        commit half a sample).
         """
         self._check_open()
         for chunk in self._audio.feed(audio, sample_rate):
@@ -482,6 +496,7 @@ class Session:
 
     def set_audio_input_paused(self, paused: bool) -> None:
         """Pause or resume audio input (appended audio is dropped while paused)."""
+        self._check_not_left()
         self._audio.set_paused(paused)
 
     async def commit_audio(self) -> str:
@@ -490,9 +505,15 @@ class Session:
         Raises :class:`LocalProtocolError` without asking the server when less than the API's
         100 ms minimum is buffered.
         """
+        self._check_open()
         rest = self._audio.flush()
         if rest:
             await self.send(InputAudioBufferAppend.from_bytes(rest))
+        if self._audio.half_sample_pending:
+            raise LocalProtocolError(
+                "an odd number of PCM16 bytes was appended: the last byte is half a sample;"
+                " append its other byte before committing, or clear_audio()"
+            )
         if not self._audio.can_commit():
             raise LocalProtocolError(
                 f"only {self._audio.buffered_ms:.0f} ms of audio since the last commit;"
@@ -504,6 +525,8 @@ class Session:
 
     async def clear_audio(self) -> None:
         """Drop the buffered input audio; returns when the server confirmed."""
+        self._check_open()
+        self._audio.discard_buffered()
         await self._request(InputAudioBufferClear(), "clear", None)
 
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
@@ -518,6 +541,7 @@ class Session:
 
     async def send_image(self, image: bytes, *, detail: str | None = None) -> Item | None:
         """Add a JPEG or PNG image as a user message; None if paused or rate-limited."""
+        self._check_open()
         item = image_item(image, detail=detail or self._images.detail)  # validate first
         if not self._images.accept(trio.current_time()):
             return None
@@ -527,6 +551,7 @@ class Session:
         self, pixels: bytes, size: tuple[int, int], mode: str = "RGB"
     ) -> Item | None:
         """Add a raw video frame (JPEG-encoded with Pillow, the ``images`` extra), rate-limited."""
+        self._check_open()
         if not self._images.accept(trio.current_time()):
             return None
         jpeg = encode_raw_frame(pixels, size, mode)
@@ -534,10 +559,12 @@ class Session:
 
     def set_video_input_paused(self, paused: bool) -> None:
         """Pause or resume image and video input."""
+        self._check_not_left()
         self._images.set_paused(paused)
 
     def set_video_frame_detail(self, detail: str) -> None:
         """The detail level of images: ``auto``, ``low`` or ``high``."""
+        self._check_not_left()
         self._images.set_detail(detail)
 
     async def create_item(
@@ -563,7 +590,16 @@ class Session:
         await self._request(ConversationItemDelete(item_id=item_id), "delete", item_id)
 
     async def truncate_item(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed."""
+        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed.
+
+        A negative ``content_index`` or ``audio_end_ms`` raises :class:`ConfigurationError`
+        without asking the server.
+        """
+        if content_index < 0 or audio_end_ms < 0:
+            raise ConfigurationError(
+                "content_index and audio_end_ms must be >= 0,"
+                f" got {content_index} and {audio_end_ms}"
+            )
         event = ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
         )
@@ -618,16 +654,21 @@ class Session:
         return handle
 
     async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> bool:
-        """Cancel the active response (or the one named); False if none was running.
+        """Cancel the active response (or the one named, out-of-band ones too); False if it
+        was not running (never started, or already done).
 
-        ``response.cancel`` is only sent when a response is running, so the server never
+        ``response.cancel`` is only sent when that response is running, so the server never
         answers ``response_cancel_not_active``.
         """
+        self._check_open()
         active = self._state.active_response
+        active_id = active.id if active is not None and is_given(active.id) else None
         if not is_given(response_id):
-            if active is None or not is_given(active.id):
+            if active_id is None:
                 return False
-            response_id = active.id
+            response_id = active_id
+        if response_id != active_id and response_id not in self._state.out_of_band_responses:
+            return False
         if self._requests.find("response.done", response_id) is None:
             await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
         return True
@@ -645,6 +686,7 @@ class Session:
         If the server rejects the update, :class:`ServerError` is raised and the settings stay
         as they were.
         """
+        self._check_open()
         if not isinstance(delta, RealtimeSettings):
             delta = RealtimeSettings.from_mapping(delta)
         self._ignored_settings.check(delta)
@@ -684,9 +726,51 @@ class Session:
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
+        self._check_open()
         spec = self.tools.register(tool)
         await self.update_settings(RealtimeSettings(session_properties=self._with_tools()))
         return spec
+
+    async def remove_tool(self, name: str) -> ToolSpec:
+        """Stop offering the tool ``name`` and tell the server (one ``session.update`` of the
+        tools); returns it. Calls already running finish. Raises :class:`KeyError` if no such
+        tool is registered."""
+        self._check_open()
+        spec = self.tools.get(name)
+        if spec is None:
+            raise KeyError(f"no tool named {name!r} is registered")
+        await self._replace_tools([tool for tool in self.tools if tool.name != name])
+        return spec
+
+    async def set_tools(self, tools: Iterable[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
+        """Replace every registered tool with ``tools`` and tell the server (one
+        ``session.update`` of the tools); returns the new specs. Calls already running finish.
+        """
+        self._check_open()
+        return await self._replace_tools(list(tools))
+
+    async def _replace_tools(self, tools: list[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
+        """Swap the registry's tools (all checked first), update the server, and put the old
+        ones back if the server refuses."""
+        specs = list(ToolRegistry(tools))  # validates every tool before anything changes
+        registry = self.tools
+        old = list(registry)
+        dropped = {spec.name for spec in old}
+
+        def install(new: list[ToolSpec]) -> None:
+            for spec in list(registry):
+                registry.unregister(spec.name)
+            for spec in new:
+                registry.register(spec)
+
+        install(specs)
+        try:
+            properties = self._with_tools(dropped=dropped)
+            await self.update_settings(RealtimeSettings(session_properties=properties))
+        except BaseException:
+            install(old)
+            raise
+        return specs
 
     # -- playback and interruption --------------------------------------------------------------
 
@@ -697,12 +781,20 @@ class Session:
 
         Give ``ms`` or ``nbytes`` from the start of the item (``item_id``, default: the item
         being played). Once reported, truncation on interruption uses these positions instead
-        of the wall-clock estimate.
+        of the wall-clock estimate. Ignored once the session has ended: a player's callback may
+        still report after that, and nothing is left to truncate.
         """
+        if self.closed:
+            return
         self._playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
 
     def playback_finished(self) -> None:
-        """All audio received so far has been played: nothing to truncate on interruption."""
+        """All audio received so far has been played: nothing to truncate on interruption.
+
+        Ignored once the session has ended (like :meth:`report_playback`).
+        """
+        if self.closed:
+            return
         self._playback.on_playback_finished()
 
     async def interrupt(self) -> Interruption:
@@ -713,6 +805,7 @@ class Session:
         Returns once the server confirmed the cancellation and the truncation. Concurrent calls
         share one cancellation.
         """
+        self._check_open()
         called_at = trio.current_time()
         dropped = self._drop_owed_responses()
         active = self._state.active_response
@@ -721,7 +814,7 @@ class Session:
         if active_id is not None:
             await self._cancel_and_wait(active_id)
         else:
-            await self._cancel_requested_response()
+            active_id = await self._cancel_requested_response()
         # Audio may have arrived while the cancel was under way; none of it was heard: cut the
         # item at the position it had when the caller interrupted.
         truncation = self._playback.take_truncation(called_at)
@@ -748,19 +841,21 @@ class Session:
             if exc.code != "response_cancel_not_active":  # it had just ended: fine
                 raise
 
-    async def _cancel_requested_response(self) -> None:
+    async def _cancel_requested_response(self) -> str | None:
         """A response we asked for may be on its way: the server handles events in order, so a
-        cancel sent now reaches it once created."""
+        cancel sent now reaches it once created. Returns the id of the response cancelled."""
         request = self._sequencer.in_flight
         handle = self._handles.get(request.tag) if request is not None else None
         if handle is None:
-            return
+            return None
         try:
             response = await handle.created()
         except RealtimeError:
-            return  # refused or expired: nothing to cancel
+            return None  # refused or expired: nothing to cancel
         if response.status == "in_progress" and is_given(response.id):
             await self._cancel_and_wait(response.id)
+            return response.id
+        return None
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -906,14 +1001,18 @@ class Session:
 
     # -- tools ----------------------------------------------------------------------------------
 
-    def _with_tools(self) -> SessionProperties:
+    def _with_tools(self, dropped: Iterable[str] = ()) -> SessionProperties:
+        """The session properties with the registry's function tools (and without ``dropped``
+        ones), other tools (MCP …) kept."""
         properties = self._session_properties(self._settings)
+        gone = set(dropped)
         if not isinstance(properties, SessionProperties):
             raise ConfigurationError("a transcription session has no tools")
         tools: list[Tool] = [
             tool
             for tool in (properties.tools if is_given(properties.tools) else [])
             if getattr(tool, "name", None) not in self.tools
+            and getattr(tool, "name", None) not in gone
         ]
         return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
 
@@ -1063,8 +1162,13 @@ class Session:
             case ResponseFunctionCallArgumentsDone():
                 self._start_tool_call(event)
             case ConversationItemInputAudioTranscriptionDelta(item_id=item_id, delta=delta):
-                if is_given(delta):
-                    self._transcripts[item_id] = self._transcripts.get(item_id, "") + delta
+                so_far = self._transcripts.get(item_id, "")
+                if is_given(delta) and isinstance(so_far, str):
+                    self._transcripts[item_id] = so_far + delta
+            case ConversationItemInputAudioTranscriptionFailed(item_id=item_id, error=error):
+                code = error.code if isinstance(error.code, str) else None
+                message = error.message if isinstance(error.message, str) else None
+                self._transcripts[item_id] = TranscriptionFailed(item_id, code, message)
             case ConversationItemInputAudioTranscriptionCompleted(item_id=item_id):
                 self._transcripts[item_id] = event.transcript
                 if len(self._transcripts) > 2 * (self._state.conversation.max_items or 1 << 30):
@@ -1173,6 +1277,12 @@ class Session:
             await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
+
+    def _check_not_left(self) -> None:
+        """For the local setters: they are harmless while the server closes, not after the
+        block has ended."""
+        if self._closed_by_client:
+            raise trio.ClosedResourceError("the session was closed by its owner")
 
     def _check_open(self) -> None:
         if self._closed_by_client:

@@ -221,10 +221,13 @@ class FakeConnection:
 
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` after anything queued; returns once it has been applied (a stall:
-        once it has begun). Raises ``ConnectionClosed`` if the connection ended first."""
+        once it has begun). Raises ``ConnectionClosed`` at once if the connection has ended,
+        and as soon as it ends if it ends before the fault's turn comes."""
         await self._submit(_Frame("", fault=fault))
 
     async def _submit(self, frame: _Frame) -> None:
+        if self._closed.is_set():  # the writer is gone: nothing queued now would ever run
+            raise ConnectionClosed(self._websocket.closed)
         frame.written = trio.Event()
         self._outbox.put(frame)
         await frame.written.wait()

@@ -142,16 +142,27 @@ class Conversation:
         stored = self.get(item_id)
         item = stored.item
         parts = item.content if isinstance(item, MessageItem) else []
-        if (
-            not isinstance(item, MessageItem)
-            or item.role != "assistant"
-            or not 0 <= content_index < len(parts)
-            or not isinstance(parts[content_index], OutputAudio)
-        ):
+        for name, value in (("content_index", content_index), ("audio_end_ms", audio_end_ms)):
+            if value < 0:  # the API's schema-validation wording
+                raise ClientError(
+                    f"Invalid '{name}': integer below minimum value. Expected a value >= 0,"
+                    f" but got {value} instead.",
+                    code="integer_below_min_value",
+                    param=name,
+                )
+        if not isinstance(item, MessageItem) or item.role != "assistant":
             # Wording (and the null code) as seen in live traffic.
             raise ClientError("Only model output audio messages can be truncated")
+        if content_index >= len(parts) or not isinstance(parts[content_index], OutputAudio):
+            audio = [i for i, part in enumerate(parts) if isinstance(part, OutputAudio)]
+            raise ClientError(
+                f"Invalid 'content_index': item {item_id} has no audio content part at index"
+                f" {content_index} (its audio is at {', '.join(map(str, audio)) or 'no index'}).",
+                code="invalid_value",
+                param="content_index",
+            )
         length_ms = len(stored.audio) // stored.bytes_per_ms
-        if audio_end_ms < 0 or audio_end_ms > length_ms:
+        if audio_end_ms > length_ms:
             raise ClientError(
                 f"Audio content of {length_ms}ms is already shorter than {audio_end_ms}ms",
                 param="audio_end_ms",

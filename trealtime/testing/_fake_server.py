@@ -319,11 +319,18 @@ class FakeRealtimeServer:
         return await self._record.wait_for(cls, predicate)
 
     async def wait_for_connection(self) -> FakeConnection:
-        """The next connection not yet returned by this method (waits for it to open)."""
-        while self._handed_out >= len(self.connections):
+        """The next open connection not yet returned by this method (waits for one to open).
+
+        Connections that have already closed are skipped (they stay in :attr:`connections`), so
+        what this returns was open when it returned; it may of course close at any time after.
+        """
+        while True:
+            while self._handed_out < len(self.connections):
+                connection = self.connections[self._handed_out]
+                self._handed_out += 1
+                if not connection.closed:
+                    return connection
             await self._lot.park()
-        self._handed_out += 1
-        return self.connections[self._handed_out - 1]
 
     async def send_event(self, event: ServerEvent | Mapping[str, Any]) -> None:
         """Send an event to the most recent open connection (see ``FakeConnection.send_event``)."""
