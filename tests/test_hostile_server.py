@@ -32,6 +32,7 @@ from trealtime.testing import (
     Close,
     ErrorEvent,
     FakeRealtimeServer,
+    Reset,
     SendRaw,
     Stall,
 )
@@ -518,6 +519,87 @@ async def test_a_recording_is_readable_by_its_owner_only(
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+
+
+# -- also: the mirror after a reconnect, orphaned tool results ------------------------------------
+
+
+async def test_an_answer_interrupted_by_a_reconnect_leaves_the_mirror(
+    memory_server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    memory_server.after_server_event("response.output_audio.delta", Reset(), count=3)
+    policy = trealtime.ReconnectPolicy(renew_before_expiry=None, jitter=0.0)
+    with trio.fail_after(LIMIT):
+        async with session_for(memory_server, reconnect=policy) as session:
+            user = await session.send_text("hello", respond=False)
+            await session.create_response()
+            added = await session.wait_for(events.ResponseOutputItemAdded)
+            await session.wait_for(events.Reconnected)
+            # The new server session never had the half-spoken answer: neither has the mirror.
+            assert [item.id for item in session.conversation] == [user.id]
+            assert added.item.id not in session.state.conversation
+            await still_works(session)
+
+
+async def test_a_tool_result_whose_call_never_appeared_says_so(
+    tcp_server: FakeRealtimeServer,
+) -> None:
+    def get_time() -> str:
+        """The time."""
+        return "noon"
+
+    done = raw(
+        "response.function_call_arguments.done",
+        response_id="resp_ghost",
+        item_id="item_ghost",
+        output_index=0,
+        call_id="call_ghost",
+        name="get_time",
+        arguments="{}",
+    )
+    with trio.fail_after(LIMIT):
+        async with session_for(tcp_server, tools=[get_time]) as session:
+            await tcp_server.send_raw(done)
+            created = await tcp_server.wait_for_client_event(
+                events.ConversationItemCreate, lambda e: "call_ghost" in str(e.item)
+            )
+            assert not session.closed
+    text = str(created.item)
+    assert "not in the conversation" in text
+    assert "connection changed" not in text  # there was only ever one connection
+
+
+# -- also: what the fake server retains -----------------------------------------------------------
+
+
+async def drain(session: trealtime.Session) -> None:
+    async for _ in session:
+        pass
+
+
+async def test_the_fake_server_retains_a_bounded_history_when_asked(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with FakeRealtimeServer.serve_in_memory(api_key=KEY, retain=50) as server:
+        with trio.fail_after(LIMIT):
+            async with (
+                session_for(server, max_conversation_items=None) as session,
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(drain, session)
+                for n in range(300):
+                    await session.append_audio(bytes(4800))
+                    await session.create_item(events.MessageItem.user_text(f"item {n}"))
+                # Waiting still works on a trimmed record.
+                last = await server.wait_for_client_event(
+                    events.ConversationItemCreate, lambda e: "item 299" in str(e.item)
+                )
+                assert last.item is not None
+                nursery.cancel_scope.cancel()
+        connection = server.connections[0]
+        assert len(connection.received) <= 100 and len(server.received) <= 100
+        assert len(connection.frames) <= 100 and len(connection.sent) <= 100
+        assert len(connection.state.conversation) <= 50
 
 
 # -- the README's claims ---------------------------------------------------------------------------

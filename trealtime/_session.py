@@ -291,6 +291,9 @@ class Session:
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
         self._warnings = LimitedWarnings(logger)
+        self._connection_epoch = 0
+        """Connections lost so far: tells a tool result orphaned by a reconnect apart."""
+        self._call_epochs: dict[str, int] = {}
         self._secrets: set[str] = set(credentials.secrets())
         if recorder is not None:
             recorder.secrets = self._secrets  # the same set: tokens join it as they come
@@ -1014,6 +1017,7 @@ class Session:
         return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
 
     async def _send_tool_output(self, call_id: str, output: str) -> None:
+        self._call_epochs.pop(call_id, None)
         item = FunctionCallOutputItem(call_id=call_id, output=output)
         await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
 
@@ -1021,9 +1025,11 @@ class Session:
         note = orjson.dumps(
             {"type": "function_result", "call_id": call_id, "name": name, "output": output}
         ).decode()
-        item = MessageItem.system_text(
-            f"A function call finished after the connection changed: {note}"
-        )
+        if self._call_epochs.pop(call_id, self._connection_epoch) != self._connection_epoch:
+            why = "finished after the connection changed"
+        else:  # the server asked for it, but its call item never reached the conversation
+            why = "finished, but its call is not in the conversation"
+        item = MessageItem.system_text(f"A function call {why}: {note}")
         await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
 
     async def _send_tool_progress(self, call_id: str, name: str, output: str) -> None:
@@ -1218,6 +1224,9 @@ class Session:
             name = item.name if isinstance(item, FunctionCallItem) else None
         if name is None or name not in self.tools or self._nursery is None:
             return  # not ours to run: the caller handles it from the event stream
+        self._call_epochs[event.call_id] = self._connection_epoch
+        if len(self._call_epochs) > 256:  # calls cancelled before a result: forget the oldest
+            del self._call_epochs[next(iter(self._call_epochs))]
         self._tools.start_call(
             self._nursery,
             response_id=event.response_id,
@@ -1633,7 +1642,9 @@ class Session:
         self._audio.on_clear()
         self._state.active_response = None
         self._state.out_of_band_responses.clear()
+        self._state.conversation.forget_unfinished()  # an interrupted answer is gone with it
         self._speaking = False
+        self._connection_epoch += 1
 
     def _fail_pending(self, error: Exception) -> None:
         self._requests.fail_all(error)

@@ -116,6 +116,18 @@ class Conversation:
                 self.remove(old)
                 self.forgotten += 1
 
+    def forget_unfinished(self) -> list[str]:
+        """Forget the items still ``in_progress`` (their response was lost with its
+        connection, so no new server session has them); returns their ids."""
+        unfinished = [
+            item_id
+            for item_id, item in self._items.items()
+            if getattr(item, "status", None) == "in_progress"
+        ]
+        for item_id in unfinished:
+            self.remove(item_id)
+        return unfinished
+
     def replace(self, item: Item) -> None:
         """Update a known item with a newer copy; unknown items are ignored."""
         item_id = _item_id(item)

@@ -63,8 +63,10 @@ def _not_found(item_id: str, param: str) -> ClientError:
 class Conversation:
     """The ordered items of the default conversation."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_items: int | None = None) -> None:
         self._items: list[StoredItem] = []
+        self._max_items = max_items
+        """With a bound, the oldest items (and their audio) are forgotten beyond it."""
 
     def __iter__(self) -> Iterator[StoredItem]:
         return iter(list(self._items))
@@ -126,7 +128,10 @@ class Conversation:
         else:
             index = len(self._items)
         self._items.insert(index, stored)
-        return self._items[index - 1].id if index > 0 else None
+        previous = self._items[index - 1].id if index > 0 else None
+        if self._max_items is not None and len(self._items) > self._max_items:
+            del self._items[: len(self._items) - self._max_items]
+        return previous
 
     def delete(self, item_id: str) -> None:
         """Remove an item."""

@@ -93,6 +93,10 @@ class FakeServerOptions(TypedDict, total=False):
     - ``strict``: do only what the API's contract guarantees, never a habit a client could lean
       on: optional fields are left out, ``response.metadata`` is not echoed, and the limits the
       API documents are enforced with its errors (default ``False``).
+    - ``retain``: keep only about the latest ``retain`` client events, frames each way and
+      conversation items per connection (and client events server-wide), dropping the
+      oldest, so that a load test's sessions can run for minutes in flat memory (default
+      ``None``: keep everything, for assertions).
     - ``compression``: the permessage-deflate terms the server answers a client's offer with, as
       wsproto takes them (default ``Deflate()``: accepted as offered; ``None``: declined).
     """
@@ -106,6 +110,7 @@ class FakeServerOptions(TypedDict, total=False):
     session_seconds: float | None
     seed: int
     strict: bool
+    retain: int | None
     compression: Deflate | None
 
 
@@ -148,6 +153,7 @@ class FakeRealtimeServer:
         self.reject_handshake = options.get("reject_handshake")
         self.session_seconds = options.get("session_seconds", SESSION_SECONDS)
         self.strict = options.get("strict", False)
+        self.retain = options.get("retain")
         self.compression = options.get("compression", Deflate())
         self.connections: list[FakeConnection] = []
         """Every accepted connection, in order (closed ones stay)."""
@@ -159,7 +165,7 @@ class FakeRealtimeServer:
             reply=options.get("reply", default_reply),
             transcript=options.get("transcript", DEFAULT_TRANSCRIPT),
         )
-        self._record = Recorder()
+        self._record = Recorder(self.retain)
         self._triggers = Triggers()
         self._next_faults: collections.deque[list[ConnectionFault]] = collections.deque()
         self._replay: Replay | None = None
@@ -450,6 +456,7 @@ class FakeRealtimeServer:
             seed=self._seed,
             lifetime=self.session_seconds,
             strict=self.strict,
+            retain=self.retain,
         )
         if preset is not None:
             with contextlib.suppress(ClientError):  # validated when it was accepted or minted
@@ -468,6 +475,7 @@ class FakeRealtimeServer:
             triggers=self._triggers,
             opening=[f for f in faults if isinstance(f, Fault | AcceptThenClose)],
             player=player,
+            retain=self.retain,
         )
         self.connections.append(connection)
         if call is not None:

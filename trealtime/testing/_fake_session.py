@@ -128,6 +128,7 @@ class FakeSession:
         seed: int = 0,
         lifetime: float | None = SESSION_SECONDS,
         strict: bool = False,
+        retain: int | None = None,
     ) -> None:
         self._script = script
         self._strict = strict
@@ -140,7 +141,7 @@ class FakeSession:
             session_id=new_id("sess"),
             expires_at=int(now + (lifetime or SESSION_SECONDS)),
         )
-        self.conversation = Conversation()
+        self.conversation = Conversation(max_items=retain)
         self.conversation_id = new_id("conv")
         self.input = InputBuffer()
         self._responses: list[ResponseStream] = []
