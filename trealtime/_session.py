@@ -1245,17 +1245,18 @@ class Session:
         if isinstance(audio_input, AudioInput):
             if is_given(audio_input.turn_detection):
                 self._audio.set_manual_turns(audio_input.turn_detection is None)
-            if is_given(audio_input.format) and audio_input.format.type != self._audio.input_format:
-                if audio_input.format.type not in AUDIO_BYTES_PER_MS:
+            input_format = audio_input.format
+            if is_given(input_format) and input_format.resolved_type != self._audio.input_format:
+                if input_format.resolved_type not in AUDIO_BYTES_PER_MS:
                     self._warnings.warning(
                         "the server set input audio format %r, which this client cannot make;"
                         " append_audio keeps sending %r",
-                        audio_input.format.type,
+                        input_format.resolved_type,
                         self._audio.input_format,
                     )
                     return
                 self._audio = AudioInputPipeline(
-                    audio_input.format.type,
+                    input_format.resolved_type,
                     chunk_ms=self._audio.chunk_ms,
                     preroll_ms=self._audio.preroll_ms,
                     start_paused=self._audio.paused,

@@ -470,6 +470,7 @@ class FakeRealtimeServer:
             new_id=ids.new,
             server_record=self._record,
             realtime=lambda: self.realtime,
+            strict=lambda: self.strict,
             session_seconds=self.session_seconds,
             path=request.path,
             headers=headers,
