@@ -1444,7 +1444,8 @@ class Session:
             return
         if self._nursery is None or state.renewal_planned:
             return
-        delay = renewal_delay(expires_at - time.time(), policy.renew_before_expiry)
+        server_now = time.time() + state.link.server_clock_offset  # expires_at is its clock
+        delay = renewal_delay(expires_at - server_now, policy.renew_before_expiry)
         if delay is None:
             logger.warning("the session's expires_at is already past: is the clock right?")
             return
