@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.scenario import Scenario
+from benchmarks.scenarios.compression import CompressionScenario
 from benchmarks.scenarios.concurrency import ConcurrencyScenario
 from benchmarks.scenarios.decode import DecodeScenario
 from benchmarks.scenarios.e2e import EndToEndScenario
@@ -19,6 +20,7 @@ SCENARIOS: list[Scenario] = [
     ConcurrencyScenario(),
     MemoryScenario(),
     ImportScenario(),
+    CompressionScenario(),
 ]
 
 

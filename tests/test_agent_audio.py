@@ -412,7 +412,12 @@ async def test_transcription_failure_is_surfaced_and_the_session_goes_on(
     assert failed.item_id == item_id
     assert isinstance(failed.error, events.ErrorInfo)
     assert failed.error.code == "audio_unintelligible"
-    assert session.input_transcript(item_id) == ""
+    with pytest.raises(trealtime.TranscriptionFailed) as not_transcribed:
+        session.input_transcript(item_id)  # says so, rather than an empty transcript
+    assert not_transcribed.value.item_id == item_id
+    assert not_transcribed.value.code == "audio_unintelligible"
+    assert "could not be transcribed" in str(not_transcribed.value)
+    assert session.input_transcript("item_unknown") == ""  # nothing heard of it (yet)
 
 
 async def test_switching_to_manual_turns_at_runtime_starts_keeping_the_preroll(
@@ -434,3 +439,38 @@ async def test_switching_to_manual_turns_at_runtime_starts_keeping_the_preroll(
             await settle()
     assert wire(server)[-2:] == ["input_audio_buffer.clear", "input_audio_buffer.append"]
     assert appends(server)[-1] == audio[-500 * BYTES_PER_MS :]
+
+
+# -- what a new user gets wrong ----------------------------------------------------------------
+
+
+async def test_append_audio_of_a_str_says_bytes_are_expected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+        with pytest.raises(TypeError, match=r"audio must be bytes \(audio/pcm: PCM16.*not str"):
+            await session.append_audio("hello")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", [7000, 4000, 96000])
+async def test_append_audio_refuses_rates_outside_8_to_48_khz(
+    autojump_clock: trio.testing.MockClock, rate: int
+) -> None:
+    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+        with pytest.raises(trealtime.ConfigurationError, match="8000 to 48000 Hz"):
+            await session.append_audio(bytes(rate // 50 * 2), sample_rate=rate)
+
+
+async def test_an_odd_byte_is_never_lost_at_commit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    audio = varied(200)
+    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+        with trio.fail_after(60):
+            await session.append_audio(audio + b"\x01")
+            with pytest.raises(trealtime.LocalProtocolError, match="half a sample"):
+                await session.commit_audio()
+            await session.append_audio(b"\x02")  # the other half: now it commits whole
+            await session.commit_audio()
+            await settle()
+    assert b"".join(appends(server)) == audio + b"\x01\x02"

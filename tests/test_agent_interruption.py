@@ -27,6 +27,7 @@ from agent_helpers import (
     wire,
 )
 
+import trealtime
 from trealtime import events
 from trealtime._playback import Truncation
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
@@ -492,3 +493,36 @@ async def test_concurrent_interrupts_send_one_cancel(
     assert len(sent(server, events.ResponseCancel)) == 1
     assert len(sent(server, events.ConversationItemTruncate)) == 1
     assert "response_cancel_not_active" not in server_errors(log)
+
+
+async def test_interrupt_names_the_requested_response_it_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The response had been requested but not yet created when interrupt() was called: the
+    # Interruption still says which response it cancelled.
+    async with (
+        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        agent(server, MANUAL) as (session, _),
+    ):
+        with trio.fail_after(60):
+            handle = await session.create_response()
+            assert handle.id is None  # not created yet
+            interruption = await session.interrupt()
+            response = await handle.done()
+    assert response.status == "cancelled"
+    assert handle.id is not None
+    assert interruption.cancelled_response_id == handle.id
+
+
+@pytest.mark.parametrize(("content_index", "audio_end_ms"), [(0, -5), (-1, 100)])
+async def test_truncate_item_refuses_negative_positions_locally(
+    autojump_clock: trio.testing.MockClock, content_index: int, audio_end_ms: int
+) -> None:
+    async with (
+        FakeRealtimeServer.serve_in_memory() as server,
+        agent(server, MANUAL) as (session, _),
+    ):
+        with pytest.raises(trealtime.ConfigurationError, match="must be >= 0"):
+            await session.truncate_item("item_1", content_index, audio_end_ms)
+        await settle()
+    assert sent(server, events.ConversationItemTruncate) == []

@@ -386,3 +386,38 @@ async def test_request_refused_as_busy_in_a_race_with_server_vad_is_sent_again_l
         assert response.status == "completed"
         assert len(sent(server, events.ResponseCreate)) == 2
         assert server_errors(log).count(BUSY) == 1
+
+
+async def test_cancel_response_of_a_finished_response_sends_nothing_and_says_false(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        FakeRealtimeServer.serve_in_memory() as server,
+        agent(server, MANUAL) as (session, log),
+    ):
+        with trio.fail_after(60):
+            handle = await session.create_response()
+            await handle.done()
+            assert handle.id is not None
+            assert await session.cancel_response(handle.id) is False
+            assert await session.cancel_response("resp_never_heard_of") is False
+            await settle()
+    assert sent(server, events.ResponseCancel) == []
+    assert "response_cancel_not_active" not in server_errors(log)
+
+
+async def test_cancel_response_names_a_running_out_of_band_response(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        FakeRealtimeServer.serve_in_memory(realtime=True, reply="A long answer. " * 20) as server,
+        agent(server, MANUAL) as (session, log),
+    ):
+        with trio.fail_after(60):
+            handle = await session.create_response(conversation="none")
+            await handle.created()
+            assert handle.id is not None
+            assert await session.cancel_response(handle.id) is True
+            assert (await handle.done()).status == "cancelled"
+    assert [event.response_id for event in sent(server, events.ResponseCancel)] == [handle.id]
+    assert "response_cancel_not_active" not in server_errors(log)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 import trio
 import trio.testing
 from agent_helpers import (
@@ -610,3 +611,72 @@ async def test_call_completed_by_a_response_cancelled_on_barge_in_is_not_run_or_
     assert sent(server, events.ResponseCreate) == []
     assert ran == []
     assert [o.output for o in function_outputs(server)] in ([], ["CANCELLED"])
+
+
+def _tool_names(update: events.SessionUpdate) -> list[str | None]:
+    assert isinstance(update.session, events.SessionProperties)
+    assert isinstance(update.session.tools, list)
+    return [getattr(tool, "name", None) for tool in update.session.tools]
+
+
+def _sent_fields(update: events.SessionUpdate) -> set[str]:
+    """The session fields an update carries, as they went on the wire."""
+    body = orjson.loads(events.encode_client_event(update))["session"]
+    return set(body) - {"type"}
+
+
+async def test_remove_tool_and_set_tools_each_send_one_update_of_the_tools_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def get_time(zone: str) -> str:
+        """The time."""
+        return "12:00"
+
+    async def get_weather(city: str) -> str:
+        """The weather."""
+        return "sunny"
+
+    async def book(flight: str) -> str:
+        """Book a flight."""
+        return "booked"
+
+    async with FakeRealtimeServer.serve_in_memory() as server:
+        async with agent(server, MANUAL, tools=[get_time, get_weather]) as (session, _):
+            with trio.fail_after(60):
+                removed = await session.remove_tool("get_time")
+                assert removed.name == "get_time"
+                assert [tool.name for tool in session.tools] == ["get_weather"]
+                specs = await session.set_tools([book])
+                assert [spec.name for spec in specs] == ["book"]
+                assert [tool.name for tool in session.tools] == ["book"]
+                await settle()
+        confirmed = server.connections[0].state.session
+    updates = sent(server, events.SessionUpdate)
+    assert len(updates) == 3  # the opening one, then one each
+    assert _tool_names(updates[0]) == ["get_time", "get_weather"]
+    assert _tool_names(updates[1]) == ["get_weather"]
+    assert _tool_names(updates[2]) == ["book"]
+    assert _sent_fields(updates[1]) == _sent_fields(updates[2]) == {"tools"}
+    assert isinstance(confirmed, events.SessionProperties)
+    assert [getattr(tool, "name", None) for tool in confirmed.tools or []] == ["book"]
+
+
+async def test_remove_tool_of_an_unknown_name_and_a_bad_set_change_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def get_time(zone: str) -> str:
+        """The time."""
+        return "12:00"
+
+    async with (
+        FakeRealtimeServer.serve_in_memory() as server,
+        agent(server, MANUAL, tools=[get_time]) as (session, _),
+    ):
+        with trio.fail_after(60):
+            with pytest.raises(KeyError, match="get_tme"):
+                await session.remove_tool("get_tme")
+            with pytest.raises(trealtime.ConfigurationError):
+                await session.set_tools([get_time, get_time])  # the same name twice
+            assert [tool.name for tool in session.tools] == ["get_time"]
+            await settle()
+    assert len(sent(server, events.SessionUpdate)) == 1

@@ -813,6 +813,17 @@ async def test_truncate_assistant_audio() -> None:
         )
         error = await client.error({**truncate, "item_id": user.item.id, "audio_end_ms": 0})
         assert error.message == "Only model output audio messages can be truncated"
+        # An assistant audio item with a content index it does not have: that index is wrong.
+        error = await client.error({**truncate, "content_index": 3, "audio_end_ms": 100})
+        assert (error.code, error.param) == ("invalid_value", "content_index")
+        assert error.message.startswith(f"Invalid 'content_index': item {item_id} has no audio")
+        # A negative position is refused as invalid, not as "already shorter than -5ms".
+        error = await client.error({**truncate, "audio_end_ms": -5})
+        assert (error.code, error.param) == ("integer_below_min_value", "audio_end_ms")
+        assert error.message == (
+            "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0,"
+            " but got -5 instead."
+        )
 
         await client.send({**truncate, "audio_end_ms": 300})
         truncated = await client.expect(ev.ConversationItemTruncated)

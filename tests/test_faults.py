@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 import trio
+import trio_websocket
 
 import trealtime
 from trealtime import events
@@ -615,3 +616,32 @@ async def test_a_slow_reader_loses_nothing_and_holds_little(
     assert sum(len(base64.b64decode(e.delta)) for e in audio_got) > 0
     assert [e.event_id for e in received] == [e.event_id for e in sent[: len(received)]]
     await all_closed(server)
+
+
+# -- scripting a connection that has already ended -------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [Stall(1), SessionExpired()], ids=["stall", "expired"])
+async def test_inject_on_a_closed_connection_raises_at_once(
+    fault: Stall | SessionExpired,
+) -> None:
+    async with FakeRealtimeServer.serve() as server:
+        async with trealtime.open_session(url=server.url, api_key=server.api_key):
+            connection = await server.wait_for_connection()
+        with trio.fail_after(10):
+            await connection.wait_closed()
+            with pytest.raises(trio_websocket.ConnectionClosed):
+                await connection.inject(fault)
+        assert fault not in connection.faults
+
+
+async def test_wait_for_connection_skips_connections_that_already_closed() -> None:
+    async with FakeRealtimeServer.serve() as server:
+        async with trealtime.open_session(url=server.url, api_key=server.api_key):
+            pass
+        with trio.fail_after(10):
+            await server.connections[0].wait_closed()
+            async with trealtime.open_session(url=server.url, api_key=server.api_key):
+                connection = await server.wait_for_connection()
+                assert connection is server.connections[1]
+                assert not connection.closed

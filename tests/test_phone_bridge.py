@@ -336,8 +336,9 @@ async def test_when_the_realtime_side_ends_the_bridge_hangs_up_the_call() -> Non
             async with phone_call(server) as (phone, bridge):
                 await phone.start()
                 connection = await server.wait_for_connection()
-                await server.wait_for_client_event(events.SessionUpdate)
                 await phone.say(mulaw_silence(200))
+                # Audio is appended only once the session is open (set up, not mid-setup).
+                await connection.wait_for_client_event(events.InputAudioBufferAppend)
                 await connection.close(1011, "internal error")
                 with pytest.raises(ConnectionClosed):
                     await phone.receive_media(10**9)  # until the bridge hangs up

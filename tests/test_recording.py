@@ -122,5 +122,5 @@ def test_cli_reports_an_unreadable_recording(
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert main(["replay", str(bad)]) == 1
-    assert "cannot read" in capsys.readouterr().out
+    assert "not a recording line" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 1

@@ -209,3 +209,17 @@ async def test_restart_replaces_a_wedged_session(
             item = await session.send_text("still here", respond=False)
             assert item.id in [i.id for i in session.conversation]
     assert len(server.connections) == 2
+
+
+async def test_a_restart_that_cannot_connect_raises_and_closes_the_session(
+    server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(LIMIT):
+        async with session_for(server) as session:
+            server.faults_for_next_connection([RejectHandshake(401)])
+            with pytest.raises(trealtime.ConnectionRejected):
+                await session.restart()
+            assert session.closed
+            assert "restart failed" in str(session.close_reason)
+            with pytest.raises(trealtime.SessionClosed):
+                await session.restart()

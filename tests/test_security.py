@@ -456,7 +456,9 @@ async def test_the_key_is_sent_but_never_shown_during_a_whole_session(
             # The server restarts: the session reconnects with the same key.
             await server.connections[0].close(1012, "restarting")
             await session.wait_for(events.Reconnected)
-            await session.send_text("again")
+            # A completed response makes the new connection useful: the budget starts again.
+            await session.send_text("again", respond=True)
+            await session.wait_for(events.ResponseDone)
             shown += session_texts(session)
             # The key is revoked: the next reconnect is refused (401) and the session ends.
             server.api_key = new_secret("sk-proj-OTHER-")
@@ -741,3 +743,23 @@ async def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it(
                     pass  # pragma: no cover
     assert server.handshakes == []  # nothing went out
     assert_hidden([secret.strip()], [*exception_texts(caught.value), *log_texts(caplog)])
+
+
+@pytest.mark.parametrize("key", ["", "   "], ids=["empty", "blank"])
+async def test_an_empty_key_is_named_as_such(key: str) -> None:
+    async with FakeRealtimeServer.serve() as server:
+        with pytest.raises(trealtime.ConfigurationError, match="the API key is empty"):
+            async with trealtime.open_session(url=server.url, api_key=key):
+                pass  # pragma: no cover
+    assert server.handshakes == []  # nothing went out
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ws://127.0.0.1:99999/v1/realtime", "ws://127.0.0.1:port/v1/realtime"],
+    ids=["out-of-range", "not-a-number"],
+)
+async def test_a_url_with_a_bad_port_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(trealtime.ConfigurationError, match="invalid port"):
+        async with trealtime.open_session(url=url, api_key="sk-test"):
+            pass  # pragma: no cover

@@ -671,6 +671,15 @@ def test_session_update_for_sends_only_changes(previous: SP | NotGiven, new: SP)
             assert getattr(update, field.name) is NOT_GIVEN
 
 
+@pytest.mark.parametrize("wrong", ["previous", "new"])
+def test_session_update_for_refuses_settings_with_a_clear_type_error(wrong: str) -> None:
+    settings = RealtimeSettings(system_instruction="Be brief.")
+    properties = SessionProperties(instructions="Be brief.")
+    arguments: dict[str, Any] = {"previous": properties, "new": properties, wrong: settings}
+    with pytest.raises(TypeError, match=rf"SessionProperties, got RealtimeSettings for {wrong}"):
+        session_update_for(arguments["previous"], arguments["new"])
+
+
 # -- issue 14: a delta means what the user changed; the seed's three edges -------------------------
 
 

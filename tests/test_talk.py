@@ -37,12 +37,14 @@ class FakeMicrophone:
 
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[bytes](math.inf)
+        self.listening = trio.Event()  # talk reads it: its session is open
 
     def say(self, pcm: bytes) -> None:
         for offset in range(0, len(pcm), CHUNK):
             self._send.send_nowait(pcm[offset : offset + CHUNK])
 
     async def read(self) -> bytes:
+        self.listening.set()
         return await self._receive.receive()
 
 
@@ -288,3 +290,30 @@ async def test_the_sounddevice_pair_hands_audio_between_portaudio_threads_and_tr
             assert out == bytes(960)
         assert not capture.running and not playback.running
     assert len(reports) == 2
+
+
+async def test_when_the_server_closes_the_session_talk_says_so_and_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    microphone, speaker = FakeMicrophone(), FakeSpeaker(autoplay=True)
+    async with FakeRealtimeServer.serve(strict=True) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                statuses: list[int] = []
+
+                async def run_talk() -> None:
+                    args = talk_args("--url", server.url)
+                    statuses.append(
+                        await _talk.talk_command(args, devices=fake_devices(microphone, speaker))
+                    )
+
+                nursery.start_soon(run_talk)
+                connection = await server.wait_for_connection()
+                await microphone.listening.wait()
+                microphone.say(silence(200))
+                await connection.close(1011, "internal error")
+    assert statuses == [1]
+    err = capsys.readouterr().err
+    assert err.startswith("trealtime talk: the server closed the session: ")
+    assert "1011" in err

@@ -403,3 +403,45 @@ async def test_a_sync_handler_past_its_timeout_is_abandoned() -> None:
             start(runner, nursery, "c1", "hang")
     host.release_thread.set()
     assert host.outputs() == {"c1": {"error": "timed out after 0.05 s", "type": "TimeoutError"}}
+
+
+# -- sync tools and trio's clock ----------------------------------------------------------------
+
+
+async def test_a_busy_sync_tool_does_not_time_out_on_a_mock_clock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The thread works for a moment of real time; a mock clock must not jump past it."""
+    registry = ToolRegistry()
+    started = threading.Event()
+
+    @registry.tool(timeout=30)
+    def busy() -> str:
+        started.set()
+        threading.Event().wait(0.2)  # real work, invisible to trio's clock
+        return "done"
+
+    host = Host()
+    runner = ToolCallRunner(
+        registry,
+        send_output=host.send_output,
+        send_orphan_result=host.send_orphan_result,
+        request_response=host.request_response,
+        is_call_known=host.is_call_known,
+    )
+    async with trio.open_nursery() as nursery:
+        start(runner, nursery, "c1", "busy")
+    assert host.outputs() == {"c1": "done"}
+    assert started.is_set()
+
+
+async def test_a_sync_tool_times_out_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
+    """``hang`` (timeout 0.05 s) blocks until released: it times out, in wall-clock time."""
+    host = Host()
+    runner = host.runner()
+    try:
+        async with trio.open_nursery() as nursery:
+            start(runner, nursery, "c1", "hang")
+        assert host.outputs() == {"c1": {"error": "timed out after 0.05 s", "type": "TimeoutError"}}
+    finally:
+        host.release_thread.set()

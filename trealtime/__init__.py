@@ -16,6 +16,7 @@ from . import webhooks as webhooks
 from ._audio_input import AudioInputPipeline as AudioInputPipeline
 from ._audio_input import AudioInputStatistics as AudioInputStatistics
 from ._connect import DEFAULT_URL as DEFAULT_URL
+from ._deflate import Deflate as Deflate
 from ._dtmf import DtmfKeys as DtmfKeys
 from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
@@ -30,6 +31,7 @@ from ._notgiven import NOT_GIVEN as NOT_GIVEN
 from ._notgiven import NotGiven as NotGiven
 from ._notgiven import is_given as is_given
 from ._playback import Truncation as Truncation
+from ._public import show_public_module as _show_public_module
 from ._reconnect import ReconnectPolicy as ReconnectPolicy
 from ._resample import StreamResampler as StreamResampler
 from ._response_handle import ResponseDropped as ResponseDropped
@@ -67,6 +69,7 @@ __all__ = sorted(
         "AudioInputPipeline",
         "AudioInputStatistics",
         "ClientSecret",
+        "Deflate",
         "DtmfKeys",
         "RestClient",
         "RetryPolicy",
@@ -108,3 +111,6 @@ __all__ = sorted(
         *_errors_all,
     }
 )
+
+
+_show_public_module(globals(), __all__, __name__)

@@ -12,7 +12,9 @@ from ._timeline import print_timeline
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
-    parser = argparse.ArgumentParser(prog="python -m trealtime", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m trealtime", description="The demo, and tools around it."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="one spoken turn against the fake server (or --url)")

@@ -28,6 +28,7 @@ from ._session_models import AUDIO_BYTES_PER_MS
 __all__ = ["MIN_COMMIT_MS", "AudioInputPipeline", "AudioInputStatistics"]
 
 MIN_COMMIT_MS = 100
+MIN_PCM_RATE, MAX_PCM_RATE = 8000, 48000  # the sample rates PCM16 input is resampled from
 """The least audio the server accepts in ``input_audio_buffer.commit``."""
 
 _PCM_RATE = 24000
@@ -112,6 +113,11 @@ class AudioInputPipeline:
         8000. The remainder stays buffered for the next call or :meth:`flush`. While paused,
         the audio is dropped.
         """
+        if not isinstance(audio, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"audio must be bytes ({self._format}: PCM16 mono little-endian, or G.711),"
+                f" not {type(audio).__name__}"
+            )
         rate = self._check_rate(sample_rate)
         self._bytes_in += len(audio)
         if self._paused:
@@ -146,6 +152,11 @@ class AudioInputPipeline:
             return _PCM_RATE if self._is_pcm else _G711_RATE
         if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate <= 0:
             raise ConfigurationError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if self._is_pcm and not MIN_PCM_RATE <= sample_rate <= MAX_PCM_RATE:
+            raise ConfigurationError(
+                f"sample_rate must be {MIN_PCM_RATE} to {MAX_PCM_RATE} Hz for PCM16 input,"
+                f" got {sample_rate}"
+            )
         if not self._is_pcm and sample_rate != _G711_RATE:
             raise ConfigurationError(
                 f"{self._format} input is 8000 Hz G.711, not {sample_rate} Hz; G.711 is passed"
@@ -203,6 +214,16 @@ class AudioInputPipeline:
     def buffered_ms(self) -> float:
         """Milliseconds of audio handed out for appending since the last commit or clear."""
         return self._uncommitted / self._bytes_per_ms
+
+    @property
+    def half_sample_pending(self) -> bool:
+        """Whether a PCM16 sample's first byte waits for its second (an odd byte count so far)."""
+        return self._is_pcm and len(self._buffer) % 2 == 1
+
+    def discard_buffered(self) -> None:
+        """Drop what waits for a whole chunk (the input buffer is being cleared)."""
+        self._discarded += len(self._buffer)
+        del self._buffer[:]
 
     def can_commit(self) -> bool:
         """Whether the server's buffer holds the :data:`MIN_COMMIT_MS` a commit needs."""

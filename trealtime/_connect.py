@@ -68,6 +68,10 @@ class Endpoint:
             raise ConfigurationError(f"the URL must start with ws:// or wss://, got {url!r}")
         if not parts.hostname:
             raise ConfigurationError(f"the URL has no host: {url!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:  # "Port out of range 0-65535", "Port could not be cast …"
+            raise ConfigurationError(f"the URL has an invalid port: {url!r} ({exc})") from None
         tls = parts.scheme == "wss"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         query.update(extra_query or {})
@@ -80,7 +84,7 @@ class Endpoint:
         host = parts.hostname
         if azure is None:
             azure = host.endswith(_AZURE_HOST_SUFFIXES)
-        return cls(host, parts.port or (443 if tls else 80), tls, resource, azure)
+        return cls(host, port or (443 if tls else 80), tls, resource, azure)
 
     @property
     def rest_base(self) -> str:
@@ -122,6 +126,11 @@ class Credentials:
         cls, api_key: str | None, token_provider: TokenProvider | None, *, azure: bool
     ) -> Credentials:
         """Use the arguments, else the environment; fail clearly when there is nothing."""
+        if api_key is not None and not api_key.strip():
+            raise ConfigurationError(
+                "the API key is empty: pass the key as api_key=..., or leave api_key out to use"
+                f" {'AZURE_OPENAI_API_KEY' if azure else 'OPENAI_API_KEY'}"
+            )
         if api_key is None and token_provider is None:
             env = "AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY"
             api_key = os.environ.get(env) or os.environ.get("OPENAI_API_KEY")

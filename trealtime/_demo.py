@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from . import events
-from ._errors import RealtimeError
+from ._errors import ConfigurationError, RealtimeError
 from ._session import DEFAULT_MODEL, Session, open_session
 from ._session_models import AudioConfig, AudioInput, AudioOutput, ServerVad, SessionProperties
 from ._settings import RealtimeSettings
@@ -31,7 +31,11 @@ BYTES_PER_MS = 48  # PCM16 mono at 24 kHz
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's command-line options."""
-    parser.add_argument("--input", help="a 24 kHz mono 16-bit WAV to say (default: generated)")
+    parser.add_argument(
+        "--input",
+        help="a 24 kHz 16-bit WAV to say, followed by 1 s of silence so that the turn ends"
+        " (default: generated speech)",
+    )
     parser.add_argument("--output", default="trealtime-demo-reply.wav", help="reply WAV path")
     parser.add_argument("--url", help="a Realtime endpoint (default: the built-in fake server)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model (with --url)")
@@ -51,18 +55,28 @@ class _Timeline:
         print(f"  +{time.monotonic() - self.start:7.3f}s  {what}", flush=True)
 
 
+# Server VAD ends a turn after 500 ms of silence: a recording that ends in speech gets this much
+# silence after it, so that the turn ends and the demo does not wait out its timeout.
+TRAILING_SILENCE_MS = 1000
+
+
 def _load_input(path: str | None) -> bytes:
     if path is None:
         from .testing._speech import silence, synthesize_speech
 
         return synthesize_speech(1500, seed=7) + silence(1000)
-    audio = read_wav(path)
+    try:
+        audio = read_wav(path)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     if audio.sample_rate != 24000:
-        raise SystemExit(
+        raise ConfigurationError(
             f"{path}: {audio.sample_rate} Hz; the demo needs 24 kHz mono 16-bit audio"
-            " (e.g. `sox in.wav -r 24000 -c 1 -b 16 out.wav`)"
+            " (e.g. sox in.wav -r 24000 -c 1 -b 16 out.wav)"
         )
-    return audio.pcm
+    return audio.pcm + bytes(TRAILING_SILENCE_MS * BYTES_PER_MS)
 
 
 async def _stream_audio(session: Session, pcm: bytes, realtime: bool) -> None:

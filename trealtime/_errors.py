@@ -12,6 +12,7 @@
     ├── RequestTimeout          an awaited reply did not come in time (also TimeoutError)
     ├── ServerError             the server answered with an ``error`` event (.code, .message …)
     │   └── HTTPStatusError     …or a REST request with an HTTP error status (.status_code)
+    ├── TranscriptionFailed     the server could not transcribe a user audio item (.item_id …)
     ├── WebhookVerificationError  a webhook's signature, timestamp or headers do not verify
     └── ProtocolError           the protocol was broken (abstract)
         ├── LocalProtocolError  …by the caller: an illegal request in the current state
@@ -41,6 +42,7 @@ __all__ = [
     "HTTPStatusError",
     "ServerError",
     "SessionClosed",
+    "TranscriptionFailed",
     "WebhookVerificationError",
 ]
 
@@ -116,6 +118,20 @@ class ServerError(RealtimeError):
         self.event_id = detail.event_id if isinstance(detail.event_id, str) else None
         where = f" (param {self.param})" if self.param else ""
         super().__init__(f"{self.type}/{self.code}: {self.message}{where}")
+
+
+class TranscriptionFailed(RealtimeError):
+    """The server reported ``conversation.item.input_audio_transcription.failed`` for an item.
+
+    ``code`` and ``message`` are the server's (either may be ``None``).
+    """
+
+    def __init__(self, item_id: str, code: str | None, message: str | None) -> None:
+        self.item_id = item_id
+        self.code = code
+        self.message = message
+        why = ": ".join(part for part in (code, message) if part) or "no reason given"
+        super().__init__(f"the transcription of {item_id} failed ({why})")
 
 
 class HTTPStatusError(ServerError):

@@ -1,8 +1,9 @@
 """WebSocket framing (RFC 6455) for the client side, sans-IO: bytes in, messages out.
 
 :class:`FrameReader` turns what the server writes into whole messages and control frames;
-:func:`client_frame` and :func:`close_frame` make the masked frames a client writes. No
-extensions are negotiated, so every reserved bit must be zero.
+:func:`client_frame` and :func:`close_frame` make the masked frames a client writes. The one
+extension is permessage-deflate (RSV1, :mod:`trealtime._deflate`); every other reserved bit
+must be zero.
 
 Written for the hot path: a frame that arrives whole is sliced from the bytes read, never
 copied into a buffer first, and a frame that arrives in pieces is collected in one buffer and
@@ -16,8 +17,12 @@ from __future__ import annotations
 
 import codecs
 import os
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._deflate import Inflater
 
 __all__ = [
     "Close",
@@ -25,13 +30,16 @@ __all__ = [
     "FrameReader",
     "Ping",
     "Pong",
+    "RSV1",
     "apply_mask",
     "client_frame",
     "close_frame",
 ]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+RSV1 = 0x40  # "compressed", on the first frame of a message, once permessage-deflate is agreed
 
+_COALESCED = 4096  # pending reads this size or larger are held apart, smaller ones coalesced
 _MAX_CONTROL_PAYLOAD = 125
 _MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
 # Codes a peer must never put on the wire (RFC 6455 section 7.4.1): they mean "no code",
@@ -83,15 +91,23 @@ class FrameReader:
     :class:`Pong` and :class:`Close`; nothing is parsed after a close. A violation raises
     :class:`FrameError`, and so does every later call. A message over ``max_message_size``
     bytes is refused (1009) as soon as a frame header says so, before its payload is read.
+    With an ``inflater`` (permessage-deflate agreed), messages with RSV1 set are inflated, and
+    refused (1009) as soon as their output passes ``max_message_size`` (their compressed size
+    counts against it too).
     """
 
-    def __init__(self, max_message_size: int) -> None:
+    def __init__(self, max_message_size: int, inflater: Inflater | None = None) -> None:
         self._max_message_size = max_message_size
+        self._inflater = inflater
+        self._compressed = False  # whether the message being read has RSV1 set
         self._buffer = b""  # the bytes being parsed, from _position on
         self._position = 0
-        # Bytes fed while a frame is incomplete, collected in one buffer (however small the
-        # reads) and joined onto the rest once a parse has enough to get further.
-        self._pending = bytearray()
+        # Bytes fed while a frame is incomplete, joined onto the rest once a parse has enough
+        # to get further. Reads of _COALESCED bytes or more are held as they are (the join is
+        # their one copy); smaller ones are collected into a bytearray, so that a frame fed a
+        # few bytes at a time costs no object per read.
+        self._pending: list[bytes | bytearray] = []
+        self._pending_size = 0
         self._needed = 0  # bytes a parse must have in hand to get further
         # The fragments of the open message, in one growing buffer (not one object each).
         self._fragments = bytearray()
@@ -104,9 +120,16 @@ class FrameReader:
 
     def feed(self, data: bytes | bytearray) -> None:
         """Add bytes read from the stream."""
-        if self._pending or self._position < len(self._buffer):
+        if self._pending_size or self._position < len(self._buffer):
             # Held until a parse has enough to get further: then joined once.
-            self._pending += data
+            pending = self._pending
+            if len(data) >= _COALESCED:
+                pending.append(data if type(data) is bytes else bytes(data))
+            elif pending and type(pending[-1]) is bytearray:
+                pending[-1] += data
+            else:
+                pending.append(bytearray(data))
+            self._pending_size += len(data)
         elif type(data) is bytes:
             self._buffer = data
             self._position = 0
@@ -126,7 +149,7 @@ class FrameReader:
 
     def _parse(self) -> str | bytes | Ping | Pong | Close | None:
         while not self.closed:
-            if self._pending and not self._join_pending():
+            if self._pending_size and not self._join_pending():
                 return None
             buffer = self._buffer
             start = self._position
@@ -141,7 +164,7 @@ class FrameReader:
             opcode = first & 0x0F
             fin = first & 0x80
             if first & 0x70:
-                raise _protocol_error("reserved bit set (no extension was negotiated)")
+                self._check_reserved_bits(first & 0x70, opcode)
             if second & 0x80:
                 raise _protocol_error("the server masked a frame")
             length = second & 0x7F
@@ -173,13 +196,22 @@ class FrameReader:
 
     def _join_pending(self) -> bool:
         """Join the pending bytes onto the buffer once they make up what the parse needs."""
-        pending = self._pending
-        if len(self._buffer) - self._position + len(pending) < self._needed:
+        if len(self._buffer) - self._position + self._pending_size < self._needed:
             return False
-        self._buffer = b"".join((memoryview(self._buffer)[self._position :], pending))
+        self._buffer = b"".join([memoryview(self._buffer)[self._position :], *self._pending])
         self._position = 0
-        self._pending = bytearray()  # a fresh one: clearing would keep the old one's capacity
+        self._pending.clear()
+        self._pending_size = 0
         return True
+
+    def _check_reserved_bits(self, bits: int, opcode: int) -> None:
+        if self._inflater is None:
+            raise _protocol_error("reserved bit set (no extension was negotiated)")
+        if bits != RSV1:
+            raise _protocol_error("reserved bit other than RSV1 set")
+        if opcode not in (TEXT, BINARY):
+            raise _protocol_error("RSV1 set on a continuation or control frame")
+        self._compressed = True
 
     def _check_header(self, opcode: int, fin: int, length: int) -> None:
         if opcode >= CLOSE:
@@ -197,7 +229,8 @@ class FrameReader:
                 raise _protocol_error("continuation frame with no message to continue")
         elif self._fragment_opcode:
             raise _protocol_error("new message before the last one ended")
-        if self._fragments_cost + _fragment_cost(length, fin) > self._max_message_size:
+        # _fragment_cost, inlined: this runs for every frame
+        if self._fragments_cost + (length if length or fin else 1) > self._max_message_size:
             raise FrameError(1009, f"message larger than {self._max_message_size} bytes")
 
     def _frame(
@@ -205,6 +238,9 @@ class FrameReader:
     ) -> str | bytes | Ping | Pong | Close | None:
         if fin and opcode != CONTINUATION and opcode < CLOSE:
             # The usual case: a whole message in one frame.
+            if self._compressed:
+                payload = self._inflate(payload, 0, fin)
+                self._compressed = False
             return _decode_text(payload) if opcode == TEXT else payload
         if opcode < CLOSE:
             return self._fragment(opcode, fin, payload)
@@ -220,6 +256,11 @@ class FrameReader:
             self._fragment_opcode = opcode
             if opcode == TEXT:
                 self._text_decoder = codecs.getincrementaldecoder("utf-8")()
+        cost = _fragment_cost(len(payload), fin)
+        if self._compressed:
+            payload = self._inflate(payload, len(self._fragments), fin)
+            if fin:
+                self._compressed = False
         decoder = self._text_decoder
         if decoder is not None:
             # Checked frame by frame, so bad UTF-8 is refused before the message ends.
@@ -228,7 +269,7 @@ class FrameReader:
             except UnicodeDecodeError as exc:
                 raise FrameError(1007, f"text message is not valid UTF-8: {exc}") from None
         self._fragments += payload
-        self._fragments_cost += _fragment_cost(len(payload), fin)
+        self._fragments_cost += cost
         if not fin:
             return None
         fragments = self._fragments
@@ -238,6 +279,11 @@ class FrameReader:
         self._fragment_opcode = 0
         self._text_decoder = None
         return message
+
+    def _inflate(self, payload: bytes, held: int, fin: int) -> bytes:
+        """``payload`` inflated, within what the message (``held`` bytes so far) may still grow."""
+        assert self._inflater is not None
+        return self._inflater.inflate(payload, self._max_message_size - held, last=bool(fin))
 
 
 def _fragment_cost(length: int, fin: int) -> int:
@@ -303,15 +349,16 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
     os.register_at_fork(after_in_child=_masking_keys.reset)
 
 
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One whole masked frame carrying ``payload`` (RFC 6455 section 5.3)."""
+def client_frame(opcode: int, payload: bytes, rsv: int = 0) -> bytes:
+    """One whole masked frame carrying ``payload`` (RFC 6455 section 5.3); ``rsv``: RSV bits."""
     length = len(payload)
+    first = 0x80 | rsv | opcode
     if length < 126:
-        header = bytes((0x80 | opcode, 0x80 | length))
+        header = bytes((first, 0x80 | length))
     elif length < 65536:
-        header = bytes((0x80 | opcode, 0xFE)) + length.to_bytes(2, "big")
+        header = bytes((first, 0xFE)) + length.to_bytes(2, "big")
     else:
-        header = bytes((0x80 | opcode, 0xFF)) + length.to_bytes(8, "big")
+        header = bytes((first, 0xFF)) + length.to_bytes(8, "big")
     key = _masking_keys.next()
     return header + key + apply_mask(payload, key)
 

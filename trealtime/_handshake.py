@@ -14,6 +14,7 @@ import os
 import attrs
 import h11
 
+from ._deflate import Agreement, Deflate, NegotiationError, agree
 from ._errors import ConfigurationError
 
 __all__ = ["Accepted", "ClientHandshake", "HandshakeError", "Rejected", "accept_value"]
@@ -29,9 +30,11 @@ class HandshakeError(Exception):
 
 @attrs.frozen
 class Accepted:
-    """The server switched to WebSocket; ``trailing`` is what it sent after the 101."""
+    """The server switched to WebSocket; ``trailing`` is what it sent after the 101, ``deflate``
+    the permessage-deflate terms agreed (``None``: messages go uncompressed)."""
 
     trailing: bytes
+    deflate: Agreement | None = None
 
 
 @attrs.frozen
@@ -69,9 +72,19 @@ def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Reque
 class ClientHandshake:
     """Make the upgrade request with :meth:`request`, then :meth:`receive` the answer."""
 
-    def __init__(self, *, host: str, resource: str, headers: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        resource: str,
+        headers: list[tuple[str, str]],
+        compression: Deflate | None = None,
+    ) -> None:
         self._key = base64.b64encode(os.urandom(16))
         self._h11 = h11.Connection(h11.CLIENT)
+        self._compression = compression
+        self._deflate: Agreement | None = None
+        offer = [("Sec-WebSocket-Extensions", compression.offer())] if compression else []
         self._request = _upgrade_request(
             resource,
             [
@@ -80,6 +93,7 @@ class ClientHandshake:
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Key", self._key.decode()),
                 ("Sec-WebSocket-Version", "13"),
+                *offer,
                 *headers,
             ],
         )
@@ -116,7 +130,7 @@ class ClientHandshake:
                     raise HandshakeError(_CUT_SHORT)
                 return None
             if event is h11.PAUSED:  # switched protocols: the rest is WebSocket frames
-                return Accepted(self._h11.trailing_data[0])
+                return Accepted(self._h11.trailing_data[0], self._deflate)
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
                     self._check_upgrade(event)
@@ -146,6 +160,13 @@ class ClientHandshake:
             raise HandshakeError("the 101 answer lacks 'Upgrade: websocket'")
         if headers.get(b"sec-websocket-accept") != [accept_value(self._key)]:
             raise HandshakeError("the 101 answer's Sec-WebSocket-Accept does not match our key")
-        for refused in (b"sec-websocket-extensions", b"sec-websocket-protocol"):
-            if refused in headers:  # we offer neither, so the server may not pick one
-                raise HandshakeError(f"the server chose a {refused.decode()} we did not offer")
+        if b"sec-websocket-protocol" in headers:  # we offer none, so the server may not pick one
+            raise HandshakeError("the server chose a sec-websocket-protocol we did not offer")
+        extensions = headers.get(b"sec-websocket-extensions")
+        if extensions is not None:
+            if self._compression is None:
+                raise HandshakeError("the server chose a sec-websocket-extensions we did not offer")
+            try:
+                self._deflate = agree(self._compression, b", ".join(extensions).decode("latin-1"))
+            except NegotiationError as exc:
+                raise HandshakeError(f"permessage-deflate: {exc}") from None

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
+from ._safe_repr import safe_repr
 
 __all__ = [
     "ContentPart",
@@ -102,7 +103,7 @@ class UnknownContentPart:
     """A content part type this version does not know."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 ContentPart = InputText | InputAudio | InputImage | OutputText | OutputAudio | UnknownContentPart
@@ -171,7 +172,7 @@ class McpToolInfo:
     """One tool listed by an MCP server."""
 
     name: str
-    input_schema: dict[str, Any]
+    input_schema: dict[str, Any] = attrs.field(repr=safe_repr)
     description: str | NotGiven | None = NOT_GIVEN
     annotations: dict[str, Any] | NotGiven | None = NOT_GIVEN
 
@@ -236,7 +237,7 @@ class UnknownItem:
     """An item type this version does not know."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
     @property
     def id(self) -> str | NotGiven:

@@ -15,9 +15,11 @@ import attrs
 import trio
 
 from ._connect import ConnectStream, Endpoint
-from ._errors import ConnectError
+from ._deflate import Deflate
+from ._errors import ConnectError, RealtimeError
 from ._groups import single_error
 from ._inbox import Inbox
+from ._redaction import redact, redact_error, secrets_of_headers
 from ._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 __all__ = ["CloseReason", "Keepalive", "Link"]
@@ -35,7 +37,8 @@ class CloseReason:
 
 @attrs.frozen
 class Keepalive:
-    """Ping every ``interval`` seconds; a pong later than ``timeout`` means the peer is dead."""
+    """Ping every ``interval`` seconds without incoming data; the peer is dead when neither its
+    pong nor any other byte arrives within ``timeout``."""
 
     interval: float = 20.0
     timeout: float = 20.0
@@ -51,6 +54,7 @@ class Link:
         headers: list[tuple[str, str]],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         keepalive: Keepalive | None,
         outbound: trio.MemoryReceiveChannel[str],
         on_frame: Callable[[Link, str | bytes], Awaitable[None]],
@@ -62,6 +66,7 @@ class Link:
         self._headers = headers
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._keepalive = keepalive
         self._outbound = Inbox(outbound)
         self._on_frame = on_frame
@@ -99,13 +104,17 @@ class Link:
                     raise ConnectError(
                         f"cannot connect to {endpoint.host}:{endpoint.port}: {exc}"
                     ) from None
-                self._ws = ws = await connect_websocket(
-                    self._stream,
-                    host=endpoint.authority,
-                    resource=endpoint.resource,
-                    headers=self._headers,
-                    max_message_size=self._max_message_size,
-                )
+                try:
+                    self._ws = ws = await connect_websocket(
+                        self._stream,
+                        host=endpoint.authority,
+                        resource=endpoint.resource,
+                        headers=self._headers,
+                        max_message_size=self._max_message_size,
+                        compression=self._compression,
+                    )
+                except RealtimeError as exc:  # the server's answer may quote the key
+                    raise redact_error(exc, secrets_of_headers(self._headers)) from None
                 self._on_open()  # before any frame is read
                 task_status.started()
                 try:
@@ -170,16 +179,21 @@ class Link:
         return True
 
     async def _keepalive_loop(self, ws: WebSocket, keepalive: Keepalive) -> None:
+        # Any bytes received prove the peer alive: on a slow link a pong waits behind the
+        # data still arriving, so only a link silent for the whole wait is declared dead.
         while True:
             await trio.sleep(keepalive.interval)
             if self._delivering:
                 continue  # we are not reading (the caller is slow), so no pong could arrive
+            if trio.current_time() - ws.received_at < keepalive.interval:
+                continue  # data came in meanwhile: no ping needed
+            pinged_at = trio.current_time()
             with trio.move_on_after(keepalive.timeout) as scope:
                 try:
                     await ws.ping()
                 except WebSocketClosed:
                     return
-            if scope.cancelled_caught and not self._delivering:
+            if scope.cancelled_caught and not self._delivering and ws.received_at <= pinged_at:
                 logger.warning("no pong within %s s: the connection is dead", keepalive.timeout)
                 self.close_reason = CloseReason(1006, "keepalive timeout")
                 self._cancel_scope.cancel()
@@ -187,7 +201,10 @@ class Link:
 
     def _closed(self, closed: WebSocketClosed) -> None:
         if self.close_reason is None:
-            self.close_reason = CloseReason(closed.code, closed.reason)
+            reason = closed.reason
+            if reason:  # the server's words: they may quote the key
+                reason = redact(reason, secrets_of_headers(self._headers))
+            self.close_reason = CloseReason(closed.code, reason)
 
     # -- used by the session --------------------------------------------------------------------
 

@@ -60,9 +60,9 @@ def backoff_delay(policy: Backoff, attempt: int, rng: random.Random | None = Non
 class ReconnectPolicy:
     """Reconnect with exponential backoff and jitter, replaying the session's state.
 
-    The attempt budget is reset only once a new connection has been configured and has then
-    delivered a server event that is not an error, so that a server that accepts and then
-    closes cannot make the client loop for ever.
+    The attempts are given back only once a connection was useful (a response completed on
+    it, or it stayed up ``useful_after`` seconds), and no more than ``max_connects_per_minute``
+    connections are opened in any minute, so that no server can make the client loop for ever.
     """
 
     max_attempts: int = 5
@@ -75,6 +75,10 @@ class ReconnectPolicy:
     """Open a fresh session this many seconds before ``expires_at`` (at a turn boundary);
     ``None`` lets the session run into the server's limit."""
     reanchor_note: str | None = None
+    useful_after: float = 30.0
+    """Seconds a connection must stay up to count as useful when no response completed on it."""
+    max_connects_per_minute: int = 10
+    """Connections (reconnects and renewals) opened in any 60 s at most; more wait their turn."""
     """A system message added after the replayed conversation, e.g. to restate the persona."""
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:

@@ -13,18 +13,24 @@ is from the server. With ``audio=False`` the base64 audio of appends and output 
 replaced by ``""`` and the frame gains ``"trealtime_elided_bytes": n``, so a replay can put back
 silence of the same length. Credentials are never written: frames don't carry the API key, and
 ``authorization`` and ``headers`` values inside frames (MCP tool settings) are replaced by
-``"<redacted>"``.
+``"<redacted>"``, as is any known secret (the key, a token) a server echoed; a part nested
+deeper than 64 levels is replaced by ``"<redacted>"`` too. The file is created owner-only
+(0600): it holds the whole conversation.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import IO, Any, Literal
 
 import attrs
 import orjson
+
+from ._redaction import REDACTED, redact
 
 __all__ = ["ELIDED_KEY", "RecordedFrame", "Recorder", "read_recording", "restore_audio"]
 
@@ -35,17 +41,31 @@ _AUDIO_FIELDS = {
     "response.audio.delta": "delta",
 }
 _SECRET_KEYS = frozenset({"authorization", "headers"})
-_REDACTED = "<redacted>"
+_REDACTED = REDACTED
+_MAX_DEPTH = 64
+"""Nesting kept in a scrubbed frame; deeper parts are redacted whole (and orjson writes 255)."""
 
 Direction = Literal["in", "out"]
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: Any, depth: int = 0) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    if depth >= _MAX_DEPTH:
+        return _REDACTED
     if isinstance(value, dict):
-        return {k: _REDACTED if k in _SECRET_KEYS else _redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
+        return {
+            k: _REDACTED if k in _SECRET_KEYS else _redact(v, depth + 1) for k, v in value.items()
+        }
+    return [_redact(v, depth + 1) for v in value]
+
+
+def _base64_size(text: str) -> int | None:
+    """The length of the bytes a base64 string holds; None if it is not base64."""
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _has_secret_keys(text: str) -> bool:
@@ -58,8 +78,13 @@ class Recorder:
     def __init__(
         self, path: str | os.PathLike[str], *, url: str, audio: bool, wall_time: float
     ) -> None:
-        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed by close()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with contextlib.suppress(OSError):  # a file system without modes
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        self._file: IO[bytes] = os.fdopen(fd, "wb")
         self._audio = audio
+        self.secrets: Collection[str] = ()
+        """Known secrets, replaced wherever a frame quotes them (the session shares its set)."""
         self._write({"kind": "start", "version": 1, "url": url, "wall_time": wall_time})
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -83,19 +108,24 @@ class Recorder:
         self._write(record)
 
     def _scrub(self, text: str) -> str:
+        if self.secrets:
+            text = redact(text, self.secrets)
         elide = not self._audio and any(f'"{name}"' in text[:64] for name in _AUDIO_FIELDS)
         if not elide and not _has_secret_keys(text):
             return text
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return text
+            # Not JSON (or nested past orjson's limit): kept only if no secret key could hide.
+            return text if not _has_secret_keys(text) else _REDACTED
         if not isinstance(obj, dict):
-            return text
+            return text if not _has_secret_keys(text) else _REDACTED
         field = _AUDIO_FIELDS.get(obj.get("type")) if elide else None  # type: ignore[arg-type]
         if field is not None and isinstance(obj.get(field), str):
-            obj[ELIDED_KEY] = len(base64.b64decode(obj[field]))
-            obj[field] = ""
+            size = _base64_size(obj[field])
+            if size is not None:  # audio that is not base64 is kept as it came
+                obj[ELIDED_KEY] = size
+                obj[field] = ""
         return orjson.dumps(_redact(obj)).decode()
 
     def flush(self) -> None:
@@ -133,7 +163,10 @@ class RecordedFrame:
 
 
 def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
-    """The frames and markers of a recording, in order (the ``start`` line is skipped)."""
+    """The frames and markers of a recording, in order (the ``start`` line is skipped).
+
+    Raises :class:`ValueError` naming the file and line for a line that is not a recording's.
+    """
     with open(path, "rb") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
@@ -142,19 +175,41 @@ def read_recording(path: str | os.PathLike[str]) -> Iterator[RecordedFrame]:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a recording line: {exc}") from None
-            kind = record.get("kind")
-            if kind == "start":
+            problem = _recording_line_problem(record)
+            if problem is not None:
+                raise ValueError(f"{path}:{number}: not a recording line: {problem}")
+            if record["kind"] == "start":
                 continue
             binary = record.get("binary")
             yield RecordedFrame(
-                kind=kind,
-                t=float(record.get("t", 0.0)),
+                kind=record["kind"],
+                t=float(record["t"]),
                 direction=record.get("dir"),
                 text=record.get("text"),
                 binary=base64.b64decode(binary) if isinstance(binary, str) else None,
                 code=record.get("code"),
                 reason=record.get("reason"),
             )
+
+
+def _recording_line_problem(record: object) -> str | None:
+    """What makes ``record`` something the recorder does not write, if anything."""
+    if not isinstance(record, dict):
+        return "a JSON object was expected"
+    kind = record.get("kind")
+    if kind not in ("start", "connect", "frame", "close"):
+        return f"unknown kind {kind!r} (start, connect, frame or close)"
+    if kind == "start":
+        return None
+    t = record.get("t")
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        return f"{kind} without a time 't'"
+    if kind == "frame":
+        if record.get("dir") not in ("in", "out"):
+            return f"frame with direction {record.get('dir')!r} (in or out)"
+        if not isinstance(record.get("text"), str) and not isinstance(record.get("binary"), str):
+            return "frame with neither 'text' nor 'binary'"
+    return None
 
 
 def restore_audio(text: str) -> str:

@@ -26,6 +26,7 @@ from ._response_models import (
     TranscriptionLanguage,
     TranscriptionUsage,
 )
+from ._safe_repr import safe_repr
 from ._session_models import Session
 
 __all__ = [
@@ -101,7 +102,7 @@ class UnknownServerEvent(ServerEvent):
     """An event whose ``type`` this version does not know; ``raw`` is the whole JSON object."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +114,7 @@ class InvalidServerEvent(ServerEvent):
     """
 
     type: str
-    raw: Any
+    raw: Any = attrs.field(repr=safe_repr)
     error: str
 
 

@@ -12,8 +12,9 @@ writer of data frames, fed by the outbound channel. A keepalive task pings when 
 channels are bounded and outlive a connection, so that with a reconnect policy nothing queued
 is lost: a new connection is configured, the conversation replayed, and the queue drained.
 
-When the caller stops reading, the receive task waits once ``inbound_buffer`` events are
-queued and the socket is not read until the caller catches up (the server's frames wait in the
+When the caller stops reading, the receive task waits once ``inbound_buffer`` events, or
+``inbound_buffer_bytes`` of frames (at their wire size), are queued, and the socket is not
+read until the caller catches up (the server's frames wait in the
 kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 """
 
@@ -58,6 +59,7 @@ from ._connect import (
     TokenProvider,
     open_tcp_or_tls,
 )
+from ._deflate import Deflate
 from ._dtmf import DtmfKeys, DtmfListeners
 from ._errors import (
     ConfigurationError,
@@ -69,10 +71,11 @@ from ._errors import (
     RequestTimeout,
     ServerError,
     SessionClosed,
+    TranscriptionFailed,
 )
 from ._groups import single_error
 from ._images import ImageInput, encode_raw_frame, image_item
-from ._inbox import Inbox
+from ._inbound_queue import InboundQueue
 from ._item_models import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -82,11 +85,15 @@ from ._item_models import (
     UnknownItem,
 )
 from ._link import CloseReason, Keepalive, Link
+from ._log_limit import LimitedWarnings
 from ._metrics import MetricsTracker, format_metrics
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._playback import PlaybackTracker, Truncation
 from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
+from ._reconnect_budget import ReconnectBudget
 from ._recording import Recorder
+from ._redaction import redact_error, secrets_of_headers
+from ._renewal import renewal_delay
 from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._response_models import RateLimit, Response, ResponseParams
@@ -97,6 +104,7 @@ from ._server_events import (
     ConversationItemCreated,
     ConversationItemInputAudioTranscriptionCompleted,
     ConversationItemInputAudioTranscriptionDelta,
+    ConversationItemInputAudioTranscriptionFailed,
     ConversationItemRetrieved,
     ConversationItemTruncated,
     Error,
@@ -119,6 +127,7 @@ from ._server_events import (
 )
 from ._session_events import Reconnected, Reconnecting
 from ._session_models import (
+    AUDIO_BYTES_PER_MS,
     AudioConfig,
     AudioInput,
     AudioOutput,
@@ -162,12 +171,16 @@ class SessionStatistics:
     """Frames of a type this version does not know (delivered as ``UnknownServerEvent``)."""
     inbound_queued: int
     """Events decoded but not yet read by the caller."""
+    inbound_queued_bytes: int
+    """The wire size of those events (bounded by ``inbound_buffer_bytes``)."""
     outbound_queued: int
     """Frames waiting for the send task."""
     unsent_events: int
     """Frames that were queued when the session ended and so never went out."""
     pending_requests: int
     reconnects: int
+    failed_reactions: int
+    """Server events some behaviour could not follow (each logged; the session went on)."""
     responses_completed: int
     responses_cancelled: int
     responses_failed: int
@@ -195,6 +208,7 @@ class _Counters:
     invalid_events: int = 0
     unknown_events: int = 0
     reconnects: int = 0
+    failed_reactions: int = 0
 
 
 def _decoded_size(b64: str) -> int:
@@ -211,6 +225,9 @@ class _LinkState:
     configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
+    renewal_planned: bool = False
+    configured_at: float | None = None
+    setup_requests: list[PendingRequest] = attrs.Factory(list)
     restart: RestartRequest | None = None
 
 
@@ -230,8 +247,10 @@ class Session:
         extra_headers: Mapping[str, str],
         connect_stream: ConnectStream,
         max_message_size: int,
+        compression: Deflate | None = None,
         inbound_buffer: int,
         outbound_buffer: int,
+        inbound_buffer_bytes: int = 16 * 2**20,
         connect_timeout: float,
         close_timeout: float,
         request_timeout: float,
@@ -259,6 +278,7 @@ class Session:
         self._extra_headers = dict(extra_headers)
         self._connect_stream = connect_stream
         self._max_message_size = max_message_size
+        self._compression = compression
         self._inbound_buffer = inbound_buffer
         self._connect_timeout = connect_timeout
         self._close_timeout = close_timeout
@@ -270,8 +290,14 @@ class Session:
         self._requests = RequestTracker()
         self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
-        self._inbound_send, inbound_receive = trio.open_memory_channel[ServerEvent](inbound_buffer)
-        self._inbound = Inbox(inbound_receive)
+        self._warnings = LimitedWarnings(logger)
+        self._connection_epoch = 0
+        """Connections lost so far: tells a tool result orphaned by a reconnect apart."""
+        self._call_epochs: dict[str, int] = {}
+        self._secrets: set[str] = set(credentials.secrets())
+        if recorder is not None:
+            recorder.secrets = self._secrets  # the same set: tokens join it as they come
+        self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
@@ -281,8 +307,9 @@ class Session:
         self._resend: str | None = None
         self._close_reason: CloseReason | None = None
         self._closed_by_client = False
+        self._restart_request: RestartRequest | None = None
         self._speaking = False
-        self._transcripts: dict[str, str] = {}
+        self._transcripts: dict[str, str | TranscriptionFailed] = {}
         self._dtmf = DtmfListeners()
         self._sequencer = ResponseSequencer()
         self._handles: dict[str, ResponseHandle] = {}
@@ -318,8 +345,10 @@ class Session:
         return self
 
     async def __anext__(self) -> ServerEvent:
+        if self._closed_by_client:  # after the block: what was left unread is not delivered
+            raise StopAsyncIteration
         try:
-            return await self._inbound.receive()
+            return await self._inbound.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
@@ -400,11 +429,19 @@ class Session:
 
         See :class:`DtmfKeys`; the events also stay in the session's own event stream.
         """
+        self._check_not_left()
         return self._dtmf.listen()
 
     def input_transcript(self, item_id: str) -> str:
-        """The transcript of a user audio item so far (deltas, then the final text)."""
-        return self._transcripts.get(item_id, "")
+        """The transcript of a user audio item so far (deltas, then the final text).
+
+        Raises :class:`TranscriptionFailed` if the server reported that it could not
+        transcribe the item.
+        """
+        transcript = self._transcripts.get(item_id, "")
+        if isinstance(transcript, TranscriptionFailed):
+            raise transcript
+        return transcript
 
     def statistics(self) -> SessionStatistics:
         """Counters and queue depths."""
@@ -417,11 +454,13 @@ class Session:
             bytes_sent=c.bytes_sent,
             invalid_events=c.invalid_events,
             unknown_events=c.unknown_events,
-            inbound_queued=self._inbound_send.statistics().current_buffer_used,
+            inbound_queued=self._inbound.queued,
+            inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
             unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
             reconnects=c.reconnects,
+            failed_reactions=c.failed_reactions,
             responses_completed=self._metrics.responses_completed,
             responses_cancelled=self._metrics.responses_cancelled,
             responses_failed=self._metrics.responses_failed,
@@ -446,8 +485,10 @@ class Session:
     async def append_audio(self, audio: bytes, sample_rate: int | None = None) -> None:
         """Append audio in the session's input format, re-chunked to ``audio_chunk_ms``.
 
-        PCM16 mono at another ``sample_rate`` is resampled to 24 kHz (needs the ``resample``
-        extra); G.711 passes through untouched. Dropped while audio input is paused.
+        PCM16 mono at another ``sample_rate`` (8000 to 48000 Hz) is resampled to 24 kHz (needs
+        the ``resample`` extra); G.711 passes through untouched. Dropped while audio input is
+        paused. A trailing odd byte waits for the next append (:meth:`commit_audio` refuses to
+        commit half a sample).
         """
         self._check_open()
         for chunk in self._audio.feed(audio, sample_rate):
@@ -455,6 +496,7 @@ class Session:
 
     def set_audio_input_paused(self, paused: bool) -> None:
         """Pause or resume audio input (appended audio is dropped while paused)."""
+        self._check_not_left()
         self._audio.set_paused(paused)
 
     async def commit_audio(self) -> str:
@@ -463,9 +505,15 @@ class Session:
         Raises :class:`LocalProtocolError` without asking the server when less than the API's
         100 ms minimum is buffered.
         """
+        self._check_open()
         rest = self._audio.flush()
         if rest:
             await self.send(InputAudioBufferAppend.from_bytes(rest))
+        if self._audio.half_sample_pending:
+            raise LocalProtocolError(
+                "an odd number of PCM16 bytes was appended: the last byte is half a sample;"
+                " append its other byte before committing, or clear_audio()"
+            )
         if not self._audio.can_commit():
             raise LocalProtocolError(
                 f"only {self._audio.buffered_ms:.0f} ms of audio since the last commit;"
@@ -477,6 +525,8 @@ class Session:
 
     async def clear_audio(self) -> None:
         """Drop the buffered input audio; returns when the server confirmed."""
+        self._check_open()
+        self._audio.discard_buffered()
         await self._request(InputAudioBufferClear(), "clear", None)
 
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
@@ -491,6 +541,7 @@ class Session:
 
     async def send_image(self, image: bytes, *, detail: str | None = None) -> Item | None:
         """Add a JPEG or PNG image as a user message; None if paused or rate-limited."""
+        self._check_open()
         item = image_item(image, detail=detail or self._images.detail)  # validate first
         if not self._images.accept(trio.current_time()):
             return None
@@ -500,6 +551,7 @@ class Session:
         self, pixels: bytes, size: tuple[int, int], mode: str = "RGB"
     ) -> Item | None:
         """Add a raw video frame (JPEG-encoded with Pillow, the ``images`` extra), rate-limited."""
+        self._check_open()
         if not self._images.accept(trio.current_time()):
             return None
         jpeg = encode_raw_frame(pixels, size, mode)
@@ -507,10 +559,12 @@ class Session:
 
     def set_video_input_paused(self, paused: bool) -> None:
         """Pause or resume image and video input."""
+        self._check_not_left()
         self._images.set_paused(paused)
 
     def set_video_frame_detail(self, detail: str) -> None:
         """The detail level of images: ``auto``, ``low`` or ``high``."""
+        self._check_not_left()
         self._images.set_detail(detail)
 
     async def create_item(
@@ -536,7 +590,16 @@ class Session:
         await self._request(ConversationItemDelete(item_id=item_id), "delete", item_id)
 
     async def truncate_item(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed."""
+        """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed.
+
+        A negative ``content_index`` or ``audio_end_ms`` raises :class:`ConfigurationError`
+        without asking the server.
+        """
+        if content_index < 0 or audio_end_ms < 0:
+            raise ConfigurationError(
+                "content_index and audio_end_ms must be >= 0,"
+                f" got {content_index} and {audio_end_ms}"
+            )
         event = ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
         )
@@ -591,16 +654,21 @@ class Session:
         return handle
 
     async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> bool:
-        """Cancel the active response (or the one named); False if none was running.
+        """Cancel the active response (or the one named, out-of-band ones too); False if it
+        was not running (never started, or already done).
 
-        ``response.cancel`` is only sent when a response is running, so the server never
+        ``response.cancel`` is only sent when that response is running, so the server never
         answers ``response_cancel_not_active``.
         """
+        self._check_open()
         active = self._state.active_response
+        active_id = active.id if active is not None and is_given(active.id) else None
         if not is_given(response_id):
-            if active is None or not is_given(active.id):
+            if active_id is None:
                 return False
-            response_id = active.id
+            response_id = active_id
+        if response_id != active_id and response_id not in self._state.out_of_band_responses:
+            return False
         if self._requests.find("response.done", response_id) is None:
             await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
         return True
@@ -618,6 +686,7 @@ class Session:
         If the server rejects the update, :class:`ServerError` is raised and the settings stay
         as they were.
         """
+        self._check_open()
         if not isinstance(delta, RealtimeSettings):
             delta = RealtimeSettings.from_mapping(delta)
         self._ignored_settings.check(delta)
@@ -645,18 +714,63 @@ class Session:
         self._check_open()
         state = self._link
         assert state is not None
-        if state.restart is None:
-            state.restart = RestartRequest(keep_conversation)
+        if state.link.ended.is_set():
+            raise ConnectionLost("the connection is already being replaced; wait for Reconnected")
+        request = state.restart
+        if request is None:
+            request = state.restart = self._restart_request = RestartRequest(keep_conversation)
             await state.link.aclose(
                 self._close_timeout, CloseReason(1000, "restarting the session")
             )
-        await state.restart.wait()
+        await request.wait()
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
+        self._check_open()
         spec = self.tools.register(tool)
         await self.update_settings(RealtimeSettings(session_properties=self._with_tools()))
         return spec
+
+    async def remove_tool(self, name: str) -> ToolSpec:
+        """Stop offering the tool ``name`` and tell the server (one ``session.update`` of the
+        tools); returns it. Calls already running finish. Raises :class:`KeyError` if no such
+        tool is registered."""
+        self._check_open()
+        spec = self.tools.get(name)
+        if spec is None:
+            raise KeyError(f"no tool named {name!r} is registered")
+        await self._replace_tools([tool for tool in self.tools if tool.name != name])
+        return spec
+
+    async def set_tools(self, tools: Iterable[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
+        """Replace every registered tool with ``tools`` and tell the server (one
+        ``session.update`` of the tools); returns the new specs. Calls already running finish.
+        """
+        self._check_open()
+        return await self._replace_tools(list(tools))
+
+    async def _replace_tools(self, tools: list[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
+        """Swap the registry's tools (all checked first), update the server, and put the old
+        ones back if the server refuses."""
+        specs = list(ToolRegistry(tools))  # validates every tool before anything changes
+        registry = self.tools
+        old = list(registry)
+        dropped = {spec.name for spec in old}
+
+        def install(new: list[ToolSpec]) -> None:
+            for spec in list(registry):
+                registry.unregister(spec.name)
+            for spec in new:
+                registry.register(spec)
+
+        install(specs)
+        try:
+            properties = self._with_tools(dropped=dropped)
+            await self.update_settings(RealtimeSettings(session_properties=properties))
+        except BaseException:
+            install(old)
+            raise
+        return specs
 
     # -- playback and interruption --------------------------------------------------------------
 
@@ -667,12 +781,20 @@ class Session:
 
         Give ``ms`` or ``nbytes`` from the start of the item (``item_id``, default: the item
         being played). Once reported, truncation on interruption uses these positions instead
-        of the wall-clock estimate.
+        of the wall-clock estimate. Ignored once the session has ended: a player's callback may
+        still report after that, and nothing is left to truncate.
         """
+        if self.closed:
+            return
         self._playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
 
     def playback_finished(self) -> None:
-        """All audio received so far has been played: nothing to truncate on interruption."""
+        """All audio received so far has been played: nothing to truncate on interruption.
+
+        Ignored once the session has ended (like :meth:`report_playback`).
+        """
+        if self.closed:
+            return
         self._playback.on_playback_finished()
 
     async def interrupt(self) -> Interruption:
@@ -683,6 +805,7 @@ class Session:
         Returns once the server confirmed the cancellation and the truncation. Concurrent calls
         share one cancellation.
         """
+        self._check_open()
         called_at = trio.current_time()
         dropped = self._drop_owed_responses()
         active = self._state.active_response
@@ -691,7 +814,7 @@ class Session:
         if active_id is not None:
             await self._cancel_and_wait(active_id)
         else:
-            await self._cancel_requested_response()
+            active_id = await self._cancel_requested_response()
         # Audio may have arrived while the cancel was under way; none of it was heard: cut the
         # item at the position it had when the caller interrupted.
         truncation = self._playback.take_truncation(called_at)
@@ -718,19 +841,21 @@ class Session:
             if exc.code != "response_cancel_not_active":  # it had just ended: fine
                 raise
 
-    async def _cancel_requested_response(self) -> None:
+    async def _cancel_requested_response(self) -> str | None:
         """A response we asked for may be on its way: the server handles events in order, so a
-        cancel sent now reaches it once created."""
+        cancel sent now reaches it once created. Returns the id of the response cancelled."""
         request = self._sequencer.in_flight
         handle = self._handles.get(request.tag) if request is not None else None
         if handle is None:
-            return
+            return None
         try:
             response = await handle.created()
         except RealtimeError:
-            return  # refused or expired: nothing to cancel
+            return None  # refused or expired: nothing to cancel
         if response.status == "in_progress" and is_given(response.id):
             await self._cancel_and_wait(response.id)
+            return response.id
+        return None
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -754,6 +879,9 @@ class Session:
         request = PendingRequest(kind, key, event.event_id, done.set)
         self._waiters[request] = done
         self._requests.add(request)
+        state = self._link
+        if link is not None and state is not None and state.link is link:
+            state.setup_requests.append(request)  # failed at once if the link ends in setup
         try:
             if link is None:
                 await self.send(event)
@@ -764,12 +892,13 @@ class Session:
             raise
         return request
 
-    async def _wait(self, request: PendingRequest) -> ServerEvent:
+    async def _wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
         """Wait for ``request``'s reply; several callers may share one request."""
         done = self._waiters[request]
         request.waiters += 1
+        timeout = self._request_timeout if within is None else within
         try:
-            with trio.move_on_after(self._request_timeout):
+            with trio.move_on_after(timeout):
                 await done.wait()
         finally:
             request.waiters -= 1
@@ -777,8 +906,7 @@ class Session:
                 self._forget_request(request)  # the last one out: nobody wants the reply
         if not request.done:
             raise RequestTimeout(
-                f"no reply to {request.kind} within {self._request_timeout} s"
-                f" (event_id {request.event_id})"
+                f"no reply to {request.kind} within {timeout} s (event_id {request.event_id})"
             )
         if request.error is not None:
             raise request.error
@@ -873,18 +1001,23 @@ class Session:
 
     # -- tools ----------------------------------------------------------------------------------
 
-    def _with_tools(self) -> SessionProperties:
+    def _with_tools(self, dropped: Iterable[str] = ()) -> SessionProperties:
+        """The session properties with the registry's function tools (and without ``dropped``
+        ones), other tools (MCP …) kept."""
         properties = self._session_properties(self._settings)
+        gone = set(dropped)
         if not isinstance(properties, SessionProperties):
             raise ConfigurationError("a transcription session has no tools")
         tools: list[Tool] = [
             tool
             for tool in (properties.tools if is_given(properties.tools) else [])
             if getattr(tool, "name", None) not in self.tools
+            and getattr(tool, "name", None) not in gone
         ]
         return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
 
     async def _send_tool_output(self, call_id: str, output: str) -> None:
+        self._call_epochs.pop(call_id, None)
         item = FunctionCallOutputItem(call_id=call_id, output=output)
         await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
 
@@ -892,9 +1025,11 @@ class Session:
         note = orjson.dumps(
             {"type": "function_result", "call_id": call_id, "name": name, "output": output}
         ).decode()
-        item = MessageItem.system_text(
-            f"A function call finished after the connection changed: {note}"
-        )
+        if self._call_epochs.pop(call_id, self._connection_epoch) != self._connection_epoch:
+            why = "finished after the connection changed"
+        else:  # the server asked for it, but its call item never reached the conversation
+            why = "finished, but its call is not in the conversation"
+        item = MessageItem.system_text(f"A function call {why}: {note}")
         await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
 
     async def _send_tool_progress(self, call_id: str, name: str, output: str) -> None:
@@ -925,26 +1060,61 @@ class Session:
         counters.bytes_received += len(message)
         now = trio.current_time()
         if self._recorder is not None:
-            self._recorder.frame(now - self._started, "in", message)
+            try:
+                self._recorder.frame(now - self._started, "in", message)
+            except Exception as exc:  # a recording must never cost the session
+                self._warn_reaction("recording", "a frame", exc)
         if isinstance(message, str):
             event = decode_server_event(message)
         else:
             event = InvalidServerEvent(
                 type="", raw=message, error="binary frame: the Realtime API sends only text"
             )
+        try:
+            await self._follow(link, event, now)
+        except Exception as exc:
+            # One behaviour failing on an odd event must not end the session: the event is
+            # still delivered, and the state follows the next ones.
+            self._warn_reaction("following", event.type or "an event", exc)
+        try:
+            # The link checkpoints on every read; a frame need not cost a switch of its own.
+            self._inbound.put_nowait(event, len(message))
+        except trio.WouldBlock:
+            await self._deliver(event, len(message))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # nobody reads any more: the state and the requests still follow the stream
+
+    def _server_error(self, detail: Any) -> Exception:
+        """The exception for an ``error`` event, without any secret the server echoed."""
+        return redact_error(ServerError(detail), self._secrets)
+
+    def _warn_reaction(self, doing: str, what: str, exc: Exception) -> None:
+        self._counters.failed_reactions += 1
+        self._warnings.warning(
+            "%s %s failed (%s: %s); the session goes on", doing, what, type(exc).__name__, exc
+        )
+
+    async def _follow(self, link: Link, event: ServerEvent, now: float) -> None:
+        """Update the mirror, the requests and the behaviours that react to ``event``."""
+        counters = self._counters
         link_state = self._link
         if isinstance(event, InvalidServerEvent):
             counters.invalid_events += 1
-            logger.warning("undecodable server frame: %s", event.error)
+            self._warnings.warning("undecodable server frame: %s", event.error)
         elif isinstance(event, UnknownServerEvent):
             counters.unknown_events += 1
         elif isinstance(event, Error):
             if link_state is not None:
                 link_state.last_error = event
-        elif link_state is not None and link_state.configured:
-            link.healthy = True
+        elif (
+            isinstance(event, ResponseDone)
+            and event.response.status == "completed"
+            and link_state is not None
+            and link_state.configured
+        ):
+            link.healthy = True  # useful: a response ran to its end on this connection
         self._state.apply(event)
-        self._requests.on_server_event(event, ServerError)
+        self._requests.on_server_event(event, self._server_error)
         if isinstance(event, SessionCreated) and link_state is not None:
             link_state.session_created = True
             link.created.set()
@@ -956,13 +1126,6 @@ class Session:
         else:
             self._react(event, now)
         self._route_to_handle(event)
-        try:
-            # The link checkpoints on every read; a frame need not cost a switch of its own.
-            self._inbound_send.send_nowait(event)
-        except trio.WouldBlock:
-            await self._deliver(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # nobody reads any more: the state and the requests still follow the stream
 
     def _react(self, event: ServerEvent, now: float) -> None:
         """Follow a server event that needs no I/O in reply."""
@@ -999,8 +1162,13 @@ class Session:
             case ResponseFunctionCallArgumentsDone():
                 self._start_tool_call(event)
             case ConversationItemInputAudioTranscriptionDelta(item_id=item_id, delta=delta):
-                if is_given(delta):
-                    self._transcripts[item_id] = self._transcripts.get(item_id, "") + delta
+                so_far = self._transcripts.get(item_id, "")
+                if is_given(delta) and isinstance(so_far, str):
+                    self._transcripts[item_id] = so_far + delta
+            case ConversationItemInputAudioTranscriptionFailed(item_id=item_id, error=error):
+                code = error.code if isinstance(error.code, str) else None
+                message = error.message if isinstance(error.message, str) else None
+                self._transcripts[item_id] = TranscriptionFailed(item_id, code, message)
             case ConversationItemInputAudioTranscriptionCompleted(item_id=item_id):
                 self._transcripts[item_id] = event.transcript
                 if len(self._transcripts) > 2 * (self._state.conversation.max_items or 1 << 30):
@@ -1056,6 +1224,9 @@ class Session:
             name = item.name if isinstance(item, FunctionCallItem) else None
         if name is None or name not in self.tools or self._nursery is None:
             return  # not ours to run: the caller handles it from the event stream
+        self._call_epochs[event.call_id] = self._connection_epoch
+        if len(self._call_epochs) > 256:  # calls cancelled before a result: forget the oldest
+            del self._call_epochs[next(iter(self._call_epochs))]
         self._tools.start_call(
             self._nursery,
             response_id=event.response_id,
@@ -1075,6 +1246,14 @@ class Session:
             if is_given(audio_input.turn_detection):
                 self._audio.set_manual_turns(audio_input.turn_detection is None)
             if is_given(audio_input.format) and audio_input.format.type != self._audio.input_format:
+                if audio_input.format.type not in AUDIO_BYTES_PER_MS:
+                    self._warnings.warning(
+                        "the server set input audio format %r, which this client cannot make;"
+                        " append_audio keeps sending %r",
+                        audio_input.format.type,
+                        self._audio.input_format,
+                    )
+                    return
                 self._audio = AudioInputPipeline(
                     audio_input.format.type,
                     chunk_ms=self._audio.chunk_ms,
@@ -1093,11 +1272,17 @@ class Session:
         if handle is not None:
             handle._on_event(event)
 
-    async def _deliver(self, event: ServerEvent) -> None:
+    async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound_send.send(event)
+            await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
+
+    def _check_not_left(self) -> None:
+        """For the local setters: they are harmless while the server closes, not after the
+        block has ended."""
+        if self._closed_by_client:
+            raise trio.ClosedResourceError("the session was closed by its owner")
 
     def _check_open(self) -> None:
         if self._closed_by_client:
@@ -1152,11 +1337,13 @@ class Session:
         assert self._nursery is not None
         endpoint = self._endpoint
         headers = await self._credentials.headers(endpoint.azure)
+        self._secrets |= secrets_of_headers(headers)
         link = Link(
             endpoint=endpoint,
             headers=headers + list(self._extra_headers.items()),
             connect_stream=self._connect_stream,
             max_message_size=self._max_message_size,
+            compression=self._compression,
             keepalive=self._keepalive,
             outbound=self._outbound_receive,
             on_frame=self._on_frame,
@@ -1167,6 +1354,7 @@ class Session:
         self._resend = None
         state = _LinkState(link)
         self._link = state
+        self._nursery.start_soon(self._fail_setup_when_lost, state)
         logger.debug("connecting to %s", endpoint.url)
         try:
             # connect_timeout bounds the connection and its settings; a replay that is making
@@ -1176,7 +1364,7 @@ class Session:
                 await link.created.wait()
                 if not state.session_created:
                     if state.last_error is not None:
-                        raise ServerError(state.last_error.error)
+                        raise self._server_error(state.last_error.error)
                     reason = link.close_reason or CloseReason(1006, None)
                     raise ConnectError(
                         "the server closed the connection before session.created"
@@ -1185,21 +1373,38 @@ class Session:
                     )
                 properties = self._session_properties(self._settings)
                 update = session_update_for(NOT_GIVEN, properties)
-                await self._request(
+                request = await self._start_request(
                     SessionUpdate(session=update or type(properties)()),
                     "session.update",
                     None,
                     link=link,
                 )
+                await self._wait(request, within=self._connect_timeout)  # fail_after bounds it
             replayed = await self._replay(link) if replay else 0
         except BaseException:
             self._resend = link.resend
             link.abort(CloseReason(1006, "setup failed"))
             raise
         state.configured = True
+        state.configured_at = trio.current_time()
         link.open_gate()
         logger.debug("session ready: %s", endpoint.url)
         return link, replayed
+
+    async def _fail_setup_when_lost(self, state: _LinkState) -> None:
+        """A connection that ends during setup fails its setup requests at once, with its code."""
+        await state.link.ended.wait()
+        if state.configured:
+            return
+        reason = state.link.close_reason or CloseReason(1006, None)
+        error = ConnectError(
+            f"the connection closed during setup (code {reason.code}, {reason.reason!r})",
+            close_code=reason.code,
+        )
+        for request in state.setup_requests:
+            if not request.done:
+                self._requests.discard(request)
+                request.finish(error=error)
 
     async def _replay(self, link: Link) -> int:
         """Re-create the conversation on a new connection; returns how many items."""
@@ -1231,22 +1436,30 @@ class Session:
         return len(requests)
 
     def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
+        """Plan one renewal per connection (a repeated ``session.created`` changes nothing)."""
         policy = self._reconnect
         expires_at = getattr(event.session, "expires_at", NOT_GIVEN)
         if policy is None or policy.renew_before_expiry is None or not is_given(expires_at):
             return
-        if self._nursery is None:
+        if self._nursery is None or state.renewal_planned:
             return
-        delay = max(0.0, expires_at - time.time() - policy.renew_before_expiry)
+        delay = renewal_delay(expires_at - time.time(), policy.renew_before_expiry)
+        if delay is None:
+            logger.warning("the session's expires_at is already past: is the clock right?")
+            return
+        state.renewal_planned = True
         self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
 
     async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
         """Replace a session about to expire, at a turn boundary, so a long call goes on."""
-        await trio.sleep_until(deadline)
-        while self.response_active or self._speaking or self._tools.statistics().running:
+        with trio.move_on_at(deadline):
+            await state.link.ended.wait()  # a connection that ends needs no renewal
+        busy = self.response_active or self._speaking or self._tools.statistics().running
+        while busy or not state.configured:  # never during setup, nor mid-turn
             if state.link.ended.is_set():
                 return
             await trio.sleep(0.1)
+            busy = self.response_active or self._speaking or self._tools.statistics().running
         if state.link.ended.is_set() or self._closed_by_client:
             return
         logger.info("renewing the session before it expires")
@@ -1259,7 +1472,7 @@ class Session:
         """Run the first connection, then (with a policy) replace lost ones."""
         link = await self._connect_first()
         task_status.started()
-        attempt = 0
+        budget = ReconnectBudget(self._reconnect) if self._reconnect is not None else None
         while True:
             await link.ended.wait()
             self._record_link(link)
@@ -1270,23 +1483,33 @@ class Session:
             reason = link.close_reason or CloseReason(1006, None)
             self._resend = link.resend
             if state.restart is not None:
-                new_link = await self._restarted(state.restart, reason)
+                new_link = await self._restarted(state.restart, reason, budget)
                 if new_link is None:
                     return
-                link, attempt = new_link, 0
+                if budget is not None:
+                    budget.connection_ended(useful=True)  # the caller asked: no attempt spent
+                link = new_link
                 continue
-            if link.healthy:
-                attempt = 0
-            if not self._should_reconnect(state, reason):
+            if budget is None or not self._should_reconnect(state, reason):
                 self._finish(reason)
                 return
+            configured_at = state.configured_at
+            budget.connection_ended(
+                useful=link.healthy
+                or (
+                    configured_at is not None
+                    and trio.current_time() - configured_at >= budget.policy.useful_after
+                )
+            )
             self._on_connection_lost(reason)
-            new_link, attempt = await self._reconnect_loop(reason, attempt, renewal=state.renewing)
+            new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
             if new_link is None:
                 return
             link = new_link
 
-    async def _restarted(self, restart: RestartRequest, reason: CloseReason) -> Link | None:
+    async def _restarted(
+        self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
+    ) -> Link | None:
         """The connection was closed by :meth:`restart`: open a fresh server session."""
         self._on_connection_lost(reason)
         if not restart.keep_conversation:
@@ -1298,13 +1521,14 @@ class Session:
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
             error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
             restart.settle(error)
+            self._restart_request = None
             logger.warning("restart failed: %s", error)
-            if self._reconnect is None or not self._reconnect.should_retry_error(error):
+            if budget is None or not budget.policy.should_retry_error(error):
                 self._finish(CloseReason(reason.code, f"restart failed: {error}"))
                 return None
-            new_link, _ = await self._reconnect_loop(reason, 0, renewal=False)
-            return new_link
+            return await self._reconnect_loop(reason, budget, renewal=False)
         restart.settle()
+        self._restart_request = None
         await self._deliver(
             Reconnected(
                 attempt=0,
@@ -1329,7 +1553,7 @@ class Session:
                 attempt += 1
                 fatal = self._link.last_error if self._link is not None else None
                 if fatal is not None and is_fatal_error_code(_code(fatal)):
-                    raise ServerError(fatal.error) from exc  # e.g. insufficient_quota
+                    raise self._server_error(fatal.error) from exc  # e.g. insufficient_quota
                 if policy is None or attempt > policy.max_attempts:
                     raise
                 if not policy.should_retry_error(error):
@@ -1354,24 +1578,28 @@ class Session:
         return policy.should_retry_close(reason.code)
 
     async def _reconnect_loop(
-        self, reason: CloseReason, attempt: int, *, renewal: bool
-    ) -> tuple[Link | None, int]:
-        policy = self._reconnect
-        assert policy is not None
+        self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
+    ) -> Link | None:
+        policy = budget.policy
         lost_at = trio.current_time()
+        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
+            delay = 0.0
             if not renewal:
                 attempt += 1
-                if attempt > policy.max_attempts:
+                backoff = budget.spend()
+                if backoff is None:
                     self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
-                    return None, attempt
-                delay = policy.delay(attempt)
+                    return None
+                delay = backoff
+            delay = budget.pace(trio.current_time(), delay)
+            if not renewal:
                 await self._deliver(
                     Reconnecting(
                         attempt=attempt, delay=delay, code=reason.code, reason=reason.reason or ""
                     )
                 )
-                await trio.sleep(delay)
+            await trio.sleep(delay)
             try:
                 link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
@@ -1394,12 +1622,13 @@ class Session:
                         renewal=renewal,
                     )
                 )
-                return link, attempt
+                return link
             logger.warning("reconnect attempt %s failed: %s", attempt, error)
             self._on_connection_lost(reason)
             if not policy.should_retry_error(error):
-                self._finish(CloseReason(reason.code, f"reconnect failed: {error}"))
-                return None, attempt
+                code = error.close_code if isinstance(error, ConnectError) else None
+                self._finish(CloseReason(code or reason.code, f"reconnect failed: {error}"))
+                return None
             renewal = False
 
     def _on_connection_lost(self, reason: CloseReason) -> None:
@@ -1412,7 +1641,9 @@ class Session:
         self._audio.on_clear()
         self._state.active_response = None
         self._state.out_of_band_responses.clear()
+        self._state.conversation.forget_unfinished()  # an interrupted answer is gone with it
         self._speaking = False
+        self._connection_epoch += 1
 
     def _fail_pending(self, error: Exception) -> None:
         self._requests.fail_all(error)
@@ -1430,7 +1661,9 @@ class Session:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
         self._fail_pending(SessionClosed(reason.code, reason.reason))
-        self._inbound_send.close()
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
+        self._inbound.close()
         self._dtmf.close()
         self._outbound_send.close()  # senders waiting on a full queue learn it too
 
@@ -1451,7 +1684,9 @@ class Session:
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._fail_pending(SessionClosed(1000, "closed by the client"))
-        self._inbound_send.close()
+        if self._restart_request is not None:
+            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
+        self._inbound.close()
         self._dtmf.close()
         if self._recorder is not None:
             if state is not None:
@@ -1491,7 +1726,9 @@ async def open_session(
     close_timeout: float = 2.0,
     request_timeout: float = 10.0,
     max_message_size: int = 16 * 2**20,
+    compression: Deflate | None = None,
     inbound_buffer: int = 256,
+    inbound_buffer_bytes: int = 16 * 2**20,
     outbound_buffer: int = 64,
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
@@ -1536,7 +1773,11 @@ async def open_session(
     verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
     elided unless ``record_audio``; credentials never written). The conversation mirror keeps
     the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all.
+    flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
+    bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
+    size; one event always fits): beyond either, the socket is not read until the caller
+    catches up. ``compression=Deflate()`` offers permessage-deflate (off by default: it costs
+    more CPU per event than it saves bandwidth).
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
@@ -1560,7 +1801,9 @@ async def open_session(
         extra_headers=extra_headers or {},
         connect_stream=connect_stream,
         max_message_size=max_message_size,
+        compression=compression,
         inbound_buffer=inbound_buffer,
+        inbound_buffer_bytes=inbound_buffer_bytes,
         outbound_buffer=outbound_buffer,
         connect_timeout=connect_timeout,
         close_timeout=close_timeout,

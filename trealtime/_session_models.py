@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ._notgiven import NOT_GIVEN, NotGiven
+from ._safe_repr import safe_repr
 from ._typecheck import checked_init
 
 __all__ = [
@@ -129,7 +130,7 @@ class UnknownTurnDetection:
     """A turn-detection variant this version does not know; ``raw`` is sent back unchanged."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 TurnDetection = ServerVad | SemanticVad | UnknownTurnDetection
@@ -202,7 +203,7 @@ class UnknownTool:
     """A tool type this version does not know; ``raw`` is sent back unchanged."""
 
     type: str
-    raw: dict[str, Any]
+    raw: dict[str, Any] = attrs.field(repr=safe_repr)
 
 
 Tool = FunctionTool | McpTool | UnknownTool

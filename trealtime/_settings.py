@@ -290,6 +290,7 @@ class IgnoredSettingsLog:
 # -- session.update --------------------------------------------------------------------------------
 
 _NEVER_SENT = ("model", "id", "object", "expires_at")
+_SESSION_KINDS = (SessionProperties, TranscriptionSessionProperties)
 _CLEARED: dict[tuple[type[Any], str], Any] = {(SessionProperties, "instructions"): ""}
 """How to clear a field that the sync left ``NOT_GIVEN`` (``system_instruction=None``)."""
 
@@ -334,6 +335,9 @@ def _as_transcription(delta: SessionProperties) -> TranscriptionSessionPropertie
 def session_update_for(previous: Session | NotGiven, new: Session) -> Session | None:
     """The session properties that turn ``previous`` into ``new`` on the server: what changed.
 
+    Both are session properties (``SessionProperties``, or ``TranscriptionSessionProperties``
+    for a transcription session; a store's ``session_properties``), not
+    :class:`RealtimeSettings`: anything else raises :class:`TypeError`.
     ``previous`` is what the server last received (``NOT_GIVEN``: nothing yet); ``new`` is it
     with a delta merged in (:func:`merge_session`), so a field the delta left out is unchanged
     and never sent. Returns ``None`` when there is nothing to send. The codec always writes
@@ -350,6 +354,18 @@ def session_update_for(previous: Session | NotGiven, new: Session) -> Session | 
     - ``model`` (fixed at connect) and the read-only ``id``, ``object`` and ``expires_at`` are
       never sent.
     """
+    for name, value, allowed in (
+        ("previous", previous, (*_SESSION_KINDS, NotGiven)),
+        ("new", new, _SESSION_KINDS),
+    ):
+        if not isinstance(value, allowed):
+            hint = (
+                " (pass settings.session_properties)" if isinstance(value, RealtimeSettings) else ""
+            )
+            raise TypeError(
+                f"session_update_for takes SessionProperties, got {type(value).__name__}"
+                f" for {name}{hint}"
+            )
     base = previous if type(previous) is type(new) else type(new)()
     changes = _diff(type(new), base, new)
     for name in _NEVER_SENT:

@@ -85,7 +85,11 @@ class Conversation:
         self._items[item_id] = item
         if previous_item_id is None:
             self._order.insert(0, item_id)
-        elif isinstance(previous_item_id, str) and previous_item_id in self._items:
+        elif (
+            isinstance(previous_item_id, str)
+            and previous_item_id != item_id  # an item cannot follow itself: placed at the end
+            and previous_item_id in self._items
+        ):
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
         else:
             self._order.append(item_id)
@@ -93,6 +97,18 @@ class Conversation:
             for old in self._order[: len(self._order) - self.max_items]:
                 self.remove(old)
                 self.forgotten += 1
+
+    def forget_unfinished(self) -> list[str]:
+        """Forget the items still ``in_progress`` (their response was lost with its
+        connection, so no new server session has them); returns their ids."""
+        unfinished = [
+            item_id
+            for item_id, item in self._items.items()
+            if getattr(item, "status", None) == "in_progress"
+        ]
+        for item_id in unfinished:
+            self.remove(item_id)
+        return unfinished
 
     def replace(self, item: Item) -> None:
         """Update a known item with a newer copy; unknown items are ignored."""

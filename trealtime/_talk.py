@@ -23,7 +23,7 @@ import trio
 
 from . import events
 from ._connect import DEFAULT_URL
-from ._errors import RealtimeError
+from ._errors import RealtimeError, SessionClosed
 from ._session import DEFAULT_MODEL, Session, open_session
 from ._session_models import (
     AudioConfig,
@@ -162,8 +162,9 @@ async def talk(
     async with trio.open_nursery() as nursery:
 
         async def listen() -> None:
-            while pcm := await microphone.read():
-                await session.append_audio(pcm)
+            with suppress(SessionClosed):  # the server ended it: the event loop below says so
+                while pcm := await microphone.read():
+                    await session.append_audio(pcm)
 
         nursery.start_soon(listen)
         async for event in session:
@@ -198,6 +199,12 @@ async def talk_command(
             async with open_session(url=url, settings=settings_for(args)) as session:
                 print("talking: speak into the microphone (Ctrl-C to stop)", file=out, flush=True)
                 await talk(session, microphone, speaker, out=out, turns=args.turns)
+                if session.closed:
+                    reason = session.close_reason
+                    print(
+                        f"trealtime talk: the server closed the session: {reason}", file=sys.stderr
+                    )
+                    return 1
     except DeviceUnavailable as exc:
         print(f"trealtime talk: {exc}", file=sys.stderr)
         return 1

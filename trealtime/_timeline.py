@@ -7,6 +7,8 @@ line with a count and a size, so that a long call fits on a screen.
 from __future__ import annotations
 
 import base64
+import os
+import sys
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -130,11 +132,24 @@ def _line(frame: RecordedFrame, obj: object) -> str:
 
 
 def print_timeline(path: str) -> int:
-    """Print the timeline of the recording at ``path``; the exit status."""
+    """Print the timeline of the recording at ``path``; the exit status.
+
+    A bad recording gets one line on stderr and status 1. When the reader goes away (``| head``)
+    the rest is dropped quietly.
+    """
     try:
         for line in format_timeline(read_recording(path)):
             print(line)
-    except (OSError, ValueError) as exc:
-        print(f"cannot read {path}: {exc}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Nobody reads any more; point stdout at devnull so that the interpreter's own flush
+        # at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        print(f"trealtime replay: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # it names the file and the line
+        print(f"trealtime replay: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,8 @@ Rules:
 - Async handlers are awaited. Sync handlers run in a worker thread
   (``trio.to_thread.run_sync`` with the same limiter, ``abandon_on_cancel=True``): on a timeout or
   an interruption the call ends at once and the thread is abandoned; it keeps its slot until it
-  returns, and its result is dropped.
+  returns, and its result is dropped. Their timeout runs in real time, not on trio's clock,
+  which cannot see a thread working (under a mock clock it would jump past the deadline).
 - Every call gets exactly one output: the encoded result, an error object (unknown tool, bad
   arguments, a handler that raised, a timeout) or ``"CANCELLED"``. The outputs of one response go
   out in call order. An output whose call the server no longer knows (``is_call_known`` is false
@@ -32,14 +33,17 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
 import trio
+import trio.lowlevel
 
 from ._errors import ConfigurationError
 from ._tools import (
@@ -234,8 +238,9 @@ class ToolCallRunner:
             arguments[call.spec.progress_param] = ToolProgress(
                 functools.partial(self._progress, call)
             )
+        deadline = trio.move_on_after if call.spec.is_async else _move_on_after_real_time
         with call.scope:
-            with trio.move_on_after(timeout):
+            with deadline(timeout):
                 try:
                     output = encode_result(await self._invoke(call.spec, arguments))
                 except Exception as exc:
@@ -301,3 +306,30 @@ class ToolCallRunner:
                 logger.warning("response.create after %s failed", response.id, exc_info=True)
             finally:
                 self._requests.discard(scope)
+
+
+@contextlib.contextmanager
+def _move_on_after_real_time(seconds: float) -> Iterator[trio.CancelScope]:
+    """``trio.move_on_after`` in real time, for work in a thread.
+
+    Trio's clock cannot see a thread working: a mock clock (``autojump_clock``) would jump
+    straight past the deadline of a sync tool that is busy. A timer thread cancels the scope
+    after ``seconds`` of wall-clock time instead.
+    """
+    with trio.CancelScope() as scope:
+        timer: threading.Timer | None = None
+        if math.isfinite(seconds):
+            token = trio.lowlevel.current_trio_token()
+
+            def cancel() -> None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(scope.cancel)
+
+            timer = threading.Timer(max(0.0, seconds), cancel)
+            timer.daemon = True
+            timer.start()
+        try:
+            yield scope
+        finally:
+            if timer is not None:
+                timer.cancel()

@@ -16,10 +16,12 @@ from typing import NoReturn
 
 import trio
 
+from ._deflate import Agreement, Deflate, Deflater, Inflater
 from ._errors import ConnectError, ConnectionRejected
 from ._frames import (
     PING,
     PONG,
+    RSV1,
     TEXT,
     Close,
     FrameError,
@@ -53,21 +55,27 @@ async def connect_websocket(
     resource: str,
     headers: list[tuple[str, str]],
     max_message_size: int,
+    compression: Deflate | None = None,
 ) -> WebSocket:
     """Do the client handshake over ``stream`` and return the open WebSocket.
+
+    ``compression`` offers permessage-deflate; messages are compressed both ways if the
+    server agrees, and sent and read as they are if it does not.
 
     Raises :class:`ConnectionRejected` for an HTTP answer other than 101, and
     :class:`ConnectError` when the server hangs up or answers something that is not HTTP.
     The caller owns ``stream`` and closes it.
     """
-    handshake = ClientHandshake(host=host, resource=resource, headers=headers)
+    handshake = ClientHandshake(
+        host=host, resource=resource, headers=headers, compression=compression
+    )
     try:
         await stream.send_all(handshake.request())
         while True:
             data = await stream.receive_some(RECEIVE_SIZE)
             answer = handshake.receive(bytes(data))
             if isinstance(answer, Accepted):
-                return WebSocket(stream, max_message_size, answer.trailing)
+                return WebSocket(stream, max_message_size, answer.trailing, answer.deflate)
             if isinstance(answer, Rejected):
                 raise ConnectionRejected(answer.status, dict(answer.headers), answer.body)
     except HandshakeError as exc:
@@ -79,9 +87,18 @@ async def connect_websocket(
 class WebSocket:
     """An open client WebSocket. One task receives; any task may send (they take turns)."""
 
-    def __init__(self, stream: trio.abc.Stream, max_message_size: int, first: bytes = b""):
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        max_message_size: int,
+        first: bytes = b"",
+        deflate: Agreement | None = None,
+    ):
         self._stream = stream
-        self._reader = FrameReader(max_message_size)
+        self._reader = FrameReader(max_message_size, Inflater(deflate) if deflate else None)
+        self._deflater = Deflater(deflate) if deflate and Deflater.usable(deflate) else None
+        self.deflate = deflate
+        """The permessage-deflate terms agreed with the server (``None``: uncompressed)."""
         self._messages: deque[str | bytes] = deque()
         self._replies = bytearray()  # pongs and close replies owed to the server
         self._send_lock = trio.Lock()
@@ -91,6 +108,8 @@ class WebSocket:
         self._local_close: tuple[int, str | None] | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        self.received_at = trio.current_time()
+        """When bytes last came in (Trio clock): any bytes are proof the peer is alive."""
         if first:  # the server's first frames, come in with its handshake answer
             self._absorb(first)
 
@@ -123,6 +142,7 @@ class WebSocket:
         if not data:
             self._set_closed(1006, "connection lost")
             return
+        self.received_at = trio.current_time()
         self._absorb(data)
         if self._replies:
             await self._flush_replies()
@@ -165,7 +185,10 @@ class WebSocket:
 
     async def send_message(self, text: str) -> None:
         """Send one text message; raises :class:`WebSocketClosed` if the connection is closed."""
-        await self._write(client_frame(TEXT, text.encode()))
+        if self._deflater is None:
+            await self._write(client_frame(TEXT, text.encode()))
+        else:
+            await self._write(text.encode(), compress=True)
 
     async def ping(self) -> None:
         """Send a ping and wait for its pong (it arrives through :meth:`receive_message`)."""
@@ -188,8 +211,11 @@ class WebSocket:
         with contextlib.suppress(WebSocketClosed):  # the reader sees the end itself
             await self._write(None)
 
-    async def _write(self, frame: bytes | None) -> None:
+    async def _write(self, frame: bytes | None, *, compress: bool = False) -> None:
         """Write ``frame`` (none: only the replies owed) under the lock, after the replies.
+
+        With ``compress``, ``frame`` is a text message's payload, compressed under the lock so
+        that messages reach the server in the order their compression context saw them.
 
         A frame is refused once our close is owed or sent, so no message follows a close;
         owed replies leave ``_replies`` only once they are being written.
@@ -205,6 +231,9 @@ class WebSocket:
                 self._raise_closed()
             if frame is not None and self.closed:
                 self._raise_closed()
+            if compress:
+                assert self._deflater is not None and frame is not None
+                frame = client_frame(TEXT, self._deflater.deflate(frame), RSV1)
             data = frame or b""
             if self._replies:
                 data = bytes(self._replies) + data

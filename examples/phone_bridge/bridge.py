@@ -105,24 +105,24 @@ class _Call:
     _item: tuple[str, int] = ("", 0)  # the audio item being sent, and its bytes sent so far
     _next_mark: int = 0
 
-    async def phone_to_session(self) -> None:
-        """Caller audio into the session until the caller hangs up."""
+    async def phone_to_session(self) -> str:
+        """Caller audio into the session until either side ends; says which one did."""
         while True:
             try:
                 message = await self.websocket.get_message()
             except ConnectionClosed:
-                return
+                return "caller"
             match twilio.parse(message):
                 case twilio.Media(audio=audio, track="inbound"):
                     self.record.media_in += 1
                     try:
                         await self.session.append_audio(audio)  # μ-law, as the phone sent it
                     except trealtime.SessionClosed:
-                        return  # the Realtime side ended: session_to_phone hangs up
+                        return "session"  # session_to_phone hangs up
                 case twilio.Mark(name=name):
                     self._on_mark(name)
                 case twilio.Stop():
-                    return
+                    return "caller"
                 case twilio.Dtmf(digit=digit):
                     logger.info("call %s: key %s pressed", self.stream_sid, digit)
                 case other:
@@ -229,8 +229,8 @@ class PhoneBridge:
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(to_phone)
-                await call.phone_to_session()
-                record.ended_by = record.ended_by or "caller"
+                ended_by = await call.phone_to_session()
+                record.ended_by = record.ended_by or ended_by
                 nursery.cancel_scope.cancel()
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from .._public import show_public_module as _show_public_module
 from ._fake_calls import DEFAULT_WEBHOOK_SECRET, FakeCall, FakeCalls
 from ._fake_connection import FakeConnection
 from ._fake_faults import (
@@ -97,3 +98,5 @@ __all__ = [
     "silence",
     "synthesize_speech",
 ]
+
+_show_public_module(globals(), __all__, __name__)

@@ -42,26 +42,39 @@ E = TypeVar("E", bound=ClientEvent)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's close frame
 
 
-class Recorder:
-    """An append-only record of client events that tasks can wait on."""
+def trim(items: list[Any], retain: int | None) -> int:
+    """Drop the oldest of ``items`` once they are twice ``retain`` (so that trimming costs
+    little per item), keeping the latest ``retain``; returns how many were dropped."""
+    if retain is None or len(items) <= 2 * retain:
+        return 0
+    dropped = len(items) - retain
+    del items[:dropped]
+    return dropped
 
-    def __init__(self) -> None:
+
+class Recorder:
+    """A record of client events that tasks can wait on (the latest ``retain``, if given)."""
+
+    def __init__(self, retain: int | None = None) -> None:
         self.events: list[ClientEvent] = []
+        self._retain = retain
+        self._dropped = 0
         self._lot = trio.lowlevel.ParkingLot()
 
     def append(self, event: ClientEvent) -> None:
         """Record an event and wake the waiters."""
         self.events.append(event)
+        self._dropped += trim(self.events, self._retain)
         self._lot.unpark_all()
 
     async def wait_for(self, cls: type[E], predicate: Callable[[E], bool] | None = None) -> E:
         """The first event (recorded or still to come) of type ``cls`` satisfying ``predicate``."""
-        index = 0
+        seen = 0  # events looked at, counting those dropped since
         while True:
-            for event in self.events[index:]:
+            for event in self.events[max(seen - self._dropped, 0) :]:
                 if isinstance(event, cls) and (predicate is None or predicate(event)):
                     return event
-            index = len(self.events)
+            seen = self._dropped + len(self.events)
             await self._lot.park()
 
 
@@ -141,8 +154,10 @@ class FakeConnection:
         triggers: Triggers | None = None,
         opening: Sequence[Fault | AcceptThenClose] = (),
         player: ReplayPlayer | None = None,
+        retain: int | None = None,
     ) -> None:
         self.state = state
+        self._retain = retain
         self.path = path
         self.headers = dict(headers)
         self.frames: list[str | bytes] = []
@@ -152,7 +167,7 @@ class FakeConnection:
         self._opening = list(opening)
         self._player = player
         self._wire = _Wire(self)
-        self._record = Recorder()
+        self._record = Recorder(retain)
         self._server_record = server_record
         self._websocket = websocket
         self._stream = stream
@@ -206,10 +221,13 @@ class FakeConnection:
 
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` after anything queued; returns once it has been applied (a stall:
-        once it has begun). Raises ``ConnectionClosed`` if the connection ended first."""
+        once it has begun). Raises ``ConnectionClosed`` at once if the connection has ended,
+        and as soon as it ends if it ends before the fault's turn comes."""
         await self._submit(_Frame("", fault=fault))
 
     async def _submit(self, frame: _Frame) -> None:
+        if self._closed.is_set():  # the writer is gone: nothing queued now would ever run
+            raise ConnectionClosed(self._websocket.closed)
         frame.written = trio.Event()
         self._outbox.put(frame)
         await frame.written.wait()
@@ -282,6 +300,7 @@ class FakeConnection:
                     await self._close_done.wait()
                 return
             self.frames.append(data)
+            trim(self.frames, self._retain)
             if self._player is None:
                 event, events = self.state.receive(data)
             else:  # a replay answers from its recording, not from the protocol state
@@ -338,6 +357,7 @@ class FakeConnection:
         """Write a frame, then apply the faults of the triggers it fires."""
         await self._websocket.send_message(frame.data)
         self.sent.append(frame.data)
+        trim(self.sent, self._retain)
         if frame.type is None and self._triggers.watch_server:
             frame.type = frame_type(frame.data)
         for fault in self._triggers.fire(frame.type, self):
@@ -399,6 +419,7 @@ class _Wire:
     async def write(self, data: str | bytes) -> None:
         await self._connection._websocket.send_message(data)
         self._connection.sent.append(data)
+        trim(self._connection.sent, self._connection._retain)
 
     async def close(self, code: int, reason: str | None) -> None:
         await self._connection.close(code, reason)

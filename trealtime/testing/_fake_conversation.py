@@ -63,8 +63,10 @@ def _not_found(item_id: str, param: str) -> ClientError:
 class Conversation:
     """The ordered items of the default conversation."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_items: int | None = None) -> None:
         self._items: list[StoredItem] = []
+        self._max_items = max_items
+        """With a bound, the oldest items (and their audio) are forgotten beyond it."""
 
     def __iter__(self) -> Iterator[StoredItem]:
         return iter(list(self._items))
@@ -126,7 +128,10 @@ class Conversation:
         else:
             index = len(self._items)
         self._items.insert(index, stored)
-        return self._items[index - 1].id if index > 0 else None
+        previous = self._items[index - 1].id if index > 0 else None
+        if self._max_items is not None and len(self._items) > self._max_items:
+            del self._items[: len(self._items) - self._max_items]
+        return previous
 
     def delete(self, item_id: str) -> None:
         """Remove an item."""
@@ -137,16 +142,27 @@ class Conversation:
         stored = self.get(item_id)
         item = stored.item
         parts = item.content if isinstance(item, MessageItem) else []
-        if (
-            not isinstance(item, MessageItem)
-            or item.role != "assistant"
-            or not 0 <= content_index < len(parts)
-            or not isinstance(parts[content_index], OutputAudio)
-        ):
+        for name, value in (("content_index", content_index), ("audio_end_ms", audio_end_ms)):
+            if value < 0:  # the API's schema-validation wording
+                raise ClientError(
+                    f"Invalid '{name}': integer below minimum value. Expected a value >= 0,"
+                    f" but got {value} instead.",
+                    code="integer_below_min_value",
+                    param=name,
+                )
+        if not isinstance(item, MessageItem) or item.role != "assistant":
             # Wording (and the null code) as seen in live traffic.
             raise ClientError("Only model output audio messages can be truncated")
+        if content_index >= len(parts) or not isinstance(parts[content_index], OutputAudio):
+            audio = [i for i, part in enumerate(parts) if isinstance(part, OutputAudio)]
+            raise ClientError(
+                f"Invalid 'content_index': item {item_id} has no audio content part at index"
+                f" {content_index} (its audio is at {', '.join(map(str, audio)) or 'no index'}).",
+                code="invalid_value",
+                param="content_index",
+            )
         length_ms = len(stored.audio) // stored.bytes_per_ms
-        if audio_end_ms < 0 or audio_end_ms > length_ms:
+        if audio_end_ms > length_ms:
             raise ClientError(
                 f"Audio content of {length_ms}ms is already shorter than {audio_end_ms}ms",
                 param="audio_end_ms",

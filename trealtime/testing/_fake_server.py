@@ -28,13 +28,15 @@ import orjson
 import trio
 import trio.testing
 import wsproto.utilities
-from trio_websocket import ConnectionClosed, WebSocketRequest, wrap_server_stream
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
+from .._deflate import Deflate
 from .._recording import RecordedFrame
 from ..events import ClientEvent, ServerEvent
 from ._fake_calls import ACCEPTED, FakeCall, FakeCalls
 from ._fake_config import update_session
 from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._fake_deflate import accept_websocket
 from ._fake_errors import ClientError
 from ._fake_faults import (
     AcceptThenClose,
@@ -91,6 +93,12 @@ class FakeServerOptions(TypedDict, total=False):
     - ``strict``: do only what the API's contract guarantees, never a habit a client could lean
       on: optional fields are left out, ``response.metadata`` is not echoed, and the limits the
       API documents are enforced with its errors (default ``False``).
+    - ``retain``: keep only about the latest ``retain`` client events, frames each way and
+      conversation items per connection (and client events server-wide), dropping the
+      oldest, so that a load test's sessions can run for minutes in flat memory (default
+      ``None``: keep everything, for assertions).
+    - ``compression``: the permessage-deflate terms the server answers a client's offer with, as
+      wsproto takes them (default ``Deflate()``: accepted as offered; ``None``: declined).
     """
 
     api_key: str
@@ -102,6 +110,8 @@ class FakeServerOptions(TypedDict, total=False):
     session_seconds: float | None
     seed: int
     strict: bool
+    retain: int | None
+    compression: Deflate | None
 
 
 @attrs.frozen
@@ -143,6 +153,8 @@ class FakeRealtimeServer:
         self.reject_handshake = options.get("reject_handshake")
         self.session_seconds = options.get("session_seconds", SESSION_SECONDS)
         self.strict = options.get("strict", False)
+        self.retain = options.get("retain")
+        self.compression = options.get("compression", Deflate())
         self.connections: list[FakeConnection] = []
         """Every accepted connection, in order (closed ones stay)."""
         self.handshakes: list[Handshake] = []
@@ -153,7 +165,7 @@ class FakeRealtimeServer:
             reply=options.get("reply", default_reply),
             transcript=options.get("transcript", DEFAULT_TRANSCRIPT),
         )
-        self._record = Recorder()
+        self._record = Recorder(self.retain)
         self._triggers = Triggers()
         self._next_faults: collections.deque[list[ConnectionFault]] = collections.deque()
         self._replay: Replay | None = None
@@ -307,11 +319,18 @@ class FakeRealtimeServer:
         return await self._record.wait_for(cls, predicate)
 
     async def wait_for_connection(self) -> FakeConnection:
-        """The next connection not yet returned by this method (waits for it to open)."""
-        while self._handed_out >= len(self.connections):
+        """The next open connection not yet returned by this method (waits for one to open).
+
+        Connections that have already closed are skipped (they stay in :attr:`connections`), so
+        what this returns was open when it returned; it may of course close at any time after.
+        """
+        while True:
+            while self._handed_out < len(self.connections):
+                connection = self.connections[self._handed_out]
+                self._handed_out += 1
+                if not connection.closed:
+                    return connection
             await self._lot.park()
-        self._handed_out += 1
-        return self.connections[self._handed_out - 1]
 
     async def send_event(self, event: ServerEvent | Mapping[str, Any]) -> None:
         """Send an event to the most recent open connection (see ``FakeConnection.send_event``)."""
@@ -383,7 +402,9 @@ class FakeRealtimeServer:
     async def _serve_websocket(self, nursery: trio.Nursery, stream: StallableStream) -> None:
         connection: FakeConnection | None = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
-            request = await wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
+            request = await accept_websocket(
+                nursery, stream, compression=self.compression, max_message_size=MAX_MESSAGE_SIZE
+            )
             connection = await self._handshake(request, stream)
         if connection is not None:
             await connection.run()
@@ -433,7 +454,9 @@ class FakeRealtimeServer:
             now=time.time(),
             chunk_ms=self.audio_chunk_ms,
             seed=self._seed,
+            lifetime=self.session_seconds,
             strict=self.strict,
+            retain=self.retain,
         )
         if preset is not None:
             with contextlib.suppress(ClientError):  # validated when it was accepted or minted
@@ -451,6 +474,7 @@ class FakeRealtimeServer:
             triggers=self._triggers,
             opening=[f for f in faults if isinstance(f, Fault | AcceptThenClose)],
             player=player,
+            retain=self.retain,
         )
         self.connections.append(connection)
         if call is not None:

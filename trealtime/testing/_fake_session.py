@@ -126,7 +126,9 @@ class FakeSession:
         now: float = 0.0,
         chunk_ms: int = 100,
         seed: int = 0,
+        lifetime: float | None = SESSION_SECONDS,
         strict: bool = False,
+        retain: int | None = None,
     ) -> None:
         self._script = script
         self._strict = strict
@@ -134,9 +136,12 @@ class FakeSession:
         self._chunk_ms = chunk_ms
         self._seed = seed
         self.session: Session = default_session(
-            kind, model=model, session_id=new_id("sess"), expires_at=int(now) + SESSION_SECONDS
+            kind,
+            model=model,
+            session_id=new_id("sess"),
+            expires_at=int(now + (lifetime or SESSION_SECONDS)),
         )
-        self.conversation = Conversation()
+        self.conversation = Conversation(max_items=retain)
         self.conversation_id = new_id("conv")
         self.input = InputBuffer()
         self._responses: list[ResponseStream] = []

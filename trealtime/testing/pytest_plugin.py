@@ -1,8 +1,9 @@
 """A pytest plugin with fixtures for testing apps built on trealtime against the fake server.
 
 Installed with trealtime (entry point ``pytest11``: ``trealtime``), so the fixtures are there in
-every test run; it needs `pytest-trio <https://pytest-trio.readthedocs.io>`_, in trio mode
-(``trio_mode = true`` in the pytest configuration) or with ``@pytest.mark.trio`` on each test::
+every test run; it needs `pytest-trio <https://pytest-trio.readthedocs.io>`_. An ``async def``
+test that uses one of these fixtures is marked ``@pytest.mark.trio`` by the plugin, so nothing
+else is needed; other async tests need pytest-trio's ``trio_mode = true`` or the marker::
 
     async def test_my_agent_answers(realtime_server: FakeRealtimeServer) -> None:
         realtime_server.reply = "It is sunny in Paris."
@@ -34,6 +35,7 @@ The fixtures (all function-scoped; the async ones need a Trio test):
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,12 +46,31 @@ import trealtime
 from ._fake_server import FakeRealtimeServer, FakeServerOptions
 
 __all__ = [
+    "pytest_collection_modifyitems",
     "realtime_server",
     "realtime_server_in_memory",
     "realtime_server_options",
     "realtime_session",
     "realtime_session_options",
 ]
+
+
+_FIXTURES = frozenset(
+    {"realtime_server", "realtime_server_in_memory", "realtime_session", "autojump_clock"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the ``async def`` tests that use this plugin's fixtures as Trio tests.
+
+    Without the mark (and outside pytest-trio's trio mode) pytest refuses the async fixtures.
+    """
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("trio") is not None:
+            continue
+        uses_ours = not _FIXTURES.isdisjoint(item.fixturenames)
+        if uses_ours and inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.trio)
 
 
 @pytest.fixture
