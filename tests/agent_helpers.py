@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar, Unpack
 
 import trio
 import trio.lowlevel
@@ -21,7 +21,7 @@ import trio.testing
 
 import trealtime
 from trealtime import events
-from trealtime.testing import FakeRealtimeServer
+from trealtime.testing import FakeRealtimeServer, FakeServerOptions
 
 E = TypeVar("E", bound=events.ServerEvent)
 C = TypeVar("C", bound=events.ClientEvent)
@@ -104,6 +104,23 @@ class EventLog:
         while len(self.of(cls)) < count:
             await self._lot.park()
         return self.of(cls)
+
+
+class ServerMode:
+    """The fake server's mode for the scenario being run: set by the ``server_mode`` fixture
+    (tests/conftest.py), which runs every scenario in both modes."""
+
+    strict = False
+
+
+def fake_server(
+    *, tcp: bool = False, **options: Unpack[FakeServerOptions]
+) -> AbstractAsyncContextManager[FakeRealtimeServer]:
+    """A fake server (in memory unless ``tcp``) in the current :class:`ServerMode`."""
+    options.setdefault("strict", ServerMode.strict)
+    if tcp:
+        return FakeRealtimeServer.serve(**options)
+    return FakeRealtimeServer.serve_in_memory(**options)
 
 
 def settings_for(properties: events.SessionProperties) -> trealtime.RealtimeSettings:

@@ -16,6 +16,7 @@ from agent_helpers import (
     MANUAL,
     SERVER_VAD,
     agent,
+    fake_server,
     sent,
     server_errors,
     settle,
@@ -26,6 +27,9 @@ from agent_helpers import (
 import trealtime
 from trealtime import events
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
+
+pytestmark = pytest.mark.usefixtures("server_mode")
+
 
 BYTES_PER_MS = 48
 
@@ -71,7 +75,7 @@ async def test_append_audio_is_rechunked_into_20ms_appends(
 ) -> None:
     audio = varied(1003)
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -97,7 +101,7 @@ async def test_append_audio_is_rechunked_into_20ms_appends(
 
 async def test_audio_chunk_ms_sets_the_append_size(autojump_clock: trio.testing.MockClock) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, audio_chunk_ms=50) as (session, _),
     ):
         with trio.fail_after(60):
@@ -113,7 +117,7 @@ async def test_other_sample_rates_are_resampled_to_24khz(
     tone = sine(rate, 1000)
     ten_ms = rate // 100 * 2
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -139,7 +143,7 @@ async def test_g711_input_passes_through_untouched(
     )
     audio = varied(500, bytes_per_ms=8)
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, properties) as (session, log),
     ):
         with trio.fail_after(60):
@@ -165,7 +169,7 @@ async def test_paused_audio_input_is_dropped_until_resumed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -190,7 +194,7 @@ async def test_start_audio_paused_drops_audio_until_resumed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, start_audio_paused=True) as (session, _),
     ):
         with trio.fail_after(60):
@@ -207,7 +211,7 @@ async def test_commit_guard_refuses_less_than_100ms_without_asking_the_server(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -235,7 +239,7 @@ async def test_manual_interrupt_clears_the_input_and_replays_the_preroll(
     # pre-roll is the last 0.5 s appended, so the words that interrupted are not lost.
     audio = varied(1200)
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -264,7 +268,7 @@ async def test_preroll_size_is_configurable_and_capped_by_what_was_appended(
 ) -> None:
     audio = varied(appended_ms)
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, preroll_ms=preroll_ms) as (session, _),
     ):
         with trio.fail_after(60):
@@ -283,7 +287,7 @@ async def test_preroll_size_is_configurable_and_capped_by_what_was_appended(
 async def test_pausing_input_empties_the_preroll(autojump_clock: trio.testing.MockClock) -> None:
     # Audio from before a pause (e.g. while the bot was muted) is never sent after it.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -299,7 +303,7 @@ async def test_server_vad_mode_keeps_no_preroll_and_sends_no_clear(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -318,7 +322,7 @@ async def test_input_transcription_fills_the_transcript_and_the_conversation(
 ) -> None:
     text = "book a table for two at eight"
     async with (
-        FakeRealtimeServer.serve_in_memory(transcript=text) as server,
+        fake_server(transcript=text) as server,
         agent(server, with_transcription(MANUAL)) as (session, log),
     ):
         with trio.fail_after(60):
@@ -355,7 +359,7 @@ async def test_transcription_deltas_are_assembled_per_item(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, with_transcription(SERVER_VAD)) as (session, log),
     ):
         with trio.fail_after(60):
@@ -387,7 +391,7 @@ async def test_transcription_failure_is_surfaced_and_the_session_goes_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -424,7 +428,7 @@ async def test_switching_to_manual_turns_at_runtime_starts_keeping_the_preroll(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -447,7 +451,7 @@ async def test_switching_to_manual_turns_at_runtime_starts_keeping_the_preroll(
 async def test_append_audio_of_a_str_says_bytes_are_expected(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with pytest.raises(TypeError, match=r"audio must be bytes \(audio/pcm: PCM16.*not str"):
             await session.append_audio("hello")  # type: ignore[arg-type]
 
@@ -456,7 +460,7 @@ async def test_append_audio_of_a_str_says_bytes_are_expected(
 async def test_append_audio_refuses_rates_outside_8_to_48_khz(
     autojump_clock: trio.testing.MockClock, rate: int
 ) -> None:
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with pytest.raises(trealtime.ConfigurationError, match="8000 to 48000 Hz"):
             await session.append_audio(bytes(rate // 50 * 2), sample_rate=rate)
 
@@ -465,7 +469,7 @@ async def test_an_odd_byte_is_never_lost_at_commit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     audio = varied(200)
-    async with FakeRealtimeServer.serve_in_memory() as server, agent(server) as (session, _):
+    async with fake_server() as server, agent(server) as (session, _):
         with trio.fail_after(60):
             await session.append_audio(audio + b"\x01")
             with pytest.raises(trealtime.LocalProtocolError, match="half a sample"):

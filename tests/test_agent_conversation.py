@@ -6,12 +6,14 @@ answer. Here also: a waiter that gives up must not take the answer away from the
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
-from agent_helpers import MANUAL, agent, sent, settle
+from agent_helpers import MANUAL, agent, fake_server, sent, settle
 
 from trealtime import events
-from trealtime.testing import FakeRealtimeServer
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 
 async def test_concurrent_retrievals_share_one_request_and_one_answer(
@@ -19,7 +21,7 @@ async def test_concurrent_retrievals_share_one_request_and_one_answer(
 ) -> None:
     results: list[events.Item] = []
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -43,9 +45,10 @@ async def test_concurrent_retrievals_share_one_request_and_one_answer(
 async def test_a_cancelled_retrieval_does_not_strand_the_others_sharing_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     results: dict[str, events.Item] = {}
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, read=False, inbound_buffer=1) as (session, _),
     ):
 

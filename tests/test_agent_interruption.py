@@ -15,6 +15,7 @@ from agent_helpers import (
     SERVER_VAD,
     EventLog,
     agent,
+    fake_server,
     raw_assistant_item,
     raw_audio_delta,
     raw_item_added,
@@ -31,6 +32,8 @@ import trealtime
 from trealtime import events
 from trealtime._playback import Truncation
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 LONG_REPLY = "This answer goes on for a good few seconds, so there is time to interrupt it."
 TRUNCATION_ERRORS = ("Only model output audio messages can be truncated", "already shorter")
@@ -56,8 +59,9 @@ def assert_no_truncation_errors(log: EventLog) -> None:
 async def test_interrupt_truncates_at_the_wall_clock_position_and_waits_for_confirmation(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -109,7 +113,7 @@ async def test_interrupt_uses_the_playback_position_the_application_reports(
     autojump_clock: trio.testing.MockClock, report: dict[str, float], expected_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -131,7 +135,7 @@ async def test_reported_position_past_the_received_audio_is_clamped(
     # A sink that over-reports (or counts its own padding) must not push audio_end_ms past
     # the audio the server sent for the item.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -153,7 +157,7 @@ async def test_wall_clock_past_the_received_audio_is_clamped_on_barge_in(
     # Truncating at the wall-clock position gives "Audio content of 200ms is already shorter
     # than 1200ms". The position must be clamped to the audio actually received.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as _,
     ):
         with trio.fail_after(60):
@@ -184,7 +188,7 @@ async def test_barge_in_before_the_first_audio_byte_truncates_nothing(
     # from truncating an item that has no audio yet. The previous response's item, whose audio
     # has all been played, must not be cut either.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (_, log),
     ):
         with trio.fail_after(60):
@@ -212,7 +216,7 @@ async def test_interrupt_right_after_response_created_cuts_at_zero_without_error
     # already in flight arrives before the cancellation's response.done. The user heard none
     # of it: the item is cut at 0 ms (accepted for an item with audio), never past its audio.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL, read=False, inbound_buffer=1) as (session, _),
     ):
         with trio.fail_after(60):
@@ -248,7 +252,7 @@ async def test_interrupt_right_after_create_response_stops_that_response(
     # The user interrupts before the requested response has started (response.create is on
     # its way): that response must not go on to talk over the user.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -269,7 +273,7 @@ async def test_interrupt_with_nothing_playing_sends_no_cancel_and_no_truncate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -287,7 +291,7 @@ async def test_interrupt_after_response_done_truncates_what_is_still_playing(
     # The server sends audio much faster than real time: the response is done while the
     # user has heard only the first half second. No response.cancel (nothing is active).
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -308,7 +312,7 @@ async def test_reported_position_after_response_done_is_used(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -327,7 +331,7 @@ async def test_playback_finished_leaves_nothing_to_truncate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(reply=LONG_REPLY) as server,
+        fake_server(reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -357,7 +361,7 @@ async def test_barge_in_during_the_second_item_truncates_the_second_item(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -390,7 +394,7 @@ async def test_reports_on_an_earlier_item_are_not_taken_for_the_current_one(
     autojump_clock: trio.testing.MockClock, reports: dict[str, float], expected_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, _),
     ):
         with trio.fail_after(60):
@@ -407,7 +411,7 @@ async def test_server_vad_barge_in_truncates_where_playback_is_and_sends_no_canc
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -440,7 +444,7 @@ async def test_g711_output_positions_use_eight_bytes_per_millisecond(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, G711) as (session, log),
     ):
         with trio.fail_after(60):
@@ -459,7 +463,7 @@ async def test_g711_reported_bytes_convert_at_eight_bytes_per_millisecond(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, G711) as (session, log),
     ):
         with trio.fail_after(60):
@@ -478,7 +482,7 @@ async def test_concurrent_interrupts_send_one_cancel(
     # Two sources interrupt at once (a button and a local VAD): the response is cancelled once,
     # and the server never answers response_cancel_not_active.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -501,7 +505,7 @@ async def test_interrupt_names_the_requested_response_it_cancelled(
     # The response had been requested but not yet created when interrupt() was called: the
     # Interruption still says which response it cancelled.
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply=LONG_REPLY) as server,
+        fake_server(realtime=True, reply=LONG_REPLY) as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -519,7 +523,7 @@ async def test_truncate_item_refuses_negative_positions_locally(
     autojump_clock: trio.testing.MockClock, content_index: int, audio_end_ms: int
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with pytest.raises(trealtime.ConfigurationError, match="must be >= 0"):

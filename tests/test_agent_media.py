@@ -12,12 +12,15 @@ import base64
 import pytest
 import trio
 import trio.testing
-from agent_helpers import MANUAL, agent, sent, server_errors, settle
+from agent_helpers import MANUAL, agent, fake_server, sent, server_errors, settle
 
 import trealtime
 from trealtime import events
 from trealtime._images import encode_raw_frame
 from trealtime.testing import FakeRealtimeServer
+
+pytestmark = pytest.mark.usefixtures("server_mode")
+
 
 SIZE = (16, 8)
 PIXELS = bytes(i % 256 for i in range(SIZE[0] * SIZE[1] * 3))
@@ -36,7 +39,7 @@ def image_parts(server: FakeRealtimeServer) -> list[events.InputImage]:
 async def test_send_image_adds_a_user_image_item(autojump_clock: trio.testing.MockClock) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(32)
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -52,7 +55,7 @@ async def test_send_image_adds_a_user_image_item(autojump_clock: trio.testing.Mo
     first, second = image_parts(server)
     assert first.image_url == "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
     assert first.detail == "high"
-    assert second.image_url.startswith("data:image/png;base64,")
+    assert str(second.image_url).startswith("data:image/png;base64,")
     assert second.detail == "auto"
     (create,) = sent(server, events.ConversationItemCreate)[:1]
     assert isinstance(create.item, events.MessageItem) and create.item.role == "user"
@@ -63,7 +66,7 @@ async def test_video_frames_are_rate_limited_to_one_per_second_by_default(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):
@@ -75,12 +78,12 @@ async def test_video_frames_are_rate_limited_to_one_per_second_by_default(
     assert [r is not None for r in results] == [True, False, False, False] * 2 + [True]
     parts = image_parts(server)
     assert len(parts) == 3
-    assert all(p.image_url.startswith("data:image/jpeg;base64,") for p in parts)
+    assert all(str(p.image_url).startswith("data:image/jpeg;base64,") for p in parts)
 
 
 async def test_video_frame_interval_is_configurable(autojump_clock: trio.testing.MockClock) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, video_frame_interval=0.5) as (session, _),
     ):
         with trio.fail_after(60):
@@ -93,7 +96,7 @@ async def test_video_frame_interval_is_configurable(autojump_clock: trio.testing
 
 async def test_paused_video_input_sends_no_frames(autojump_clock: trio.testing.MockClock) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, start_video_paused=True) as (session, _),
     ):
         with trio.fail_after(60):
@@ -112,7 +115,7 @@ async def test_video_frame_detail_applies_to_later_frames(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, video_frame_detail="low") as (session, log),
     ):
         with trio.fail_after(60):

@@ -16,6 +16,7 @@ from agent_helpers import (
     MANUAL,
     SERVER_VAD,
     agent,
+    fake_server,
     raw_assistant_item,
     raw_audio_delta,
     raw_item_added,
@@ -28,7 +29,9 @@ from agent_helpers import (
 
 from trealtime import events
 from trealtime._metrics import TokenTotals
-from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
+from trealtime.testing import silence, synthesize_speech
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 PIPECAT_USAGE = {
     "total_tokens": 100,
@@ -48,8 +51,9 @@ PIPECAT_USAGE = {
 async def test_metrics_of_a_requested_response_count_from_response_create(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply="Hi there.") as server,
+        fake_server(realtime=True, reply="Hi there.") as server,
         agent(server, MANUAL) as (session, log),
     ):
         with trio.fail_after(60):
@@ -92,7 +96,7 @@ async def test_metrics_of_a_vad_response_count_from_speech_stopped_with_all_usag
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -154,7 +158,7 @@ async def test_usage_without_cached_details_reports_none_not_zero(
 ) -> None:
     usage = {"total_tokens": 10, "input_tokens": 6, "output_tokens": 4}
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -172,7 +176,7 @@ async def test_vad_response_from_the_fake_server_is_timed_from_speech_stopped(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory(realtime=True, reply="Okay.") as server,
+        fake_server(realtime=True, reply="Okay.") as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -194,7 +198,7 @@ async def test_audio_before_response_created_counts_toward_the_response(
     # A delta may be read before its response.created (events reordered by a proxy, or a
     # created event lost). Its audio and its time still belong to the response.
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -220,7 +224,7 @@ async def test_multi_item_audio_response_gives_one_metrics_record(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -260,7 +264,7 @@ async def test_ending_status_and_reason_are_in_the_metrics_and_counted(
     autojump_clock: trio.testing.MockClock, status: str, details: dict[str, object]
 ) -> None:
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -292,7 +296,7 @@ async def test_rate_limits_are_the_latest_reported(autojump_clock: trio.testing.
         }
 
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD) as (session, log),
     ):
         with trio.fail_after(60):
@@ -310,7 +314,7 @@ async def test_log_metrics_logs_one_line_per_response(
 ) -> None:
     caplog.set_level(logging.INFO, logger="trealtime")
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, log_metrics=True) as (session, _),
     ):
         with trio.fail_after(60):
@@ -329,7 +333,7 @@ async def test_no_metrics_lines_without_log_metrics(
 ) -> None:
     caplog.set_level(logging.INFO, logger="trealtime")
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL) as (session, _),
     ):
         with trio.fail_after(60):

@@ -19,6 +19,7 @@ from agent_helpers import (
     SERVER_VAD,
     EventLog,
     agent,
+    fake_server,
     function_outputs,
     raw_arguments_done,
     raw_call_item,
@@ -36,6 +37,8 @@ from trealtime import events
 from trealtime._reconnect import ReconnectPolicy
 from trealtime._tools import tool_from_callable
 from trealtime.testing import FakeRealtimeServer, ToolCall
+
+pytestmark = pytest.mark.usefixtures("server_mode")
 
 
 def output_of(server: FakeRealtimeServer, call_id: str) -> str:
@@ -70,6 +73,7 @@ def after_first_output(server: FakeRealtimeServer) -> list[str]:
 async def test_tool_call_runs_the_handler_and_answers_with_one_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+
     calls: list[str] = []
 
     async def get_weather(city: str) -> dict[str, Any]:
@@ -77,7 +81,7 @@ async def test_tool_call_runs_the_handler_and_answers_with_one_response(
         calls.append(city)
         return {"city": city, "temp_c": 21}
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("weather", call=ToolCall("get_weather", {"city": "Paris"}))
         async with agent(server, MANUAL, tools=[get_weather]) as (session, log):
             with trio.fail_after(60):
@@ -108,7 +112,7 @@ async def test_empty_result_is_sent_as_completed(autojump_clock: trio.testing.Mo
     async def hang_up() -> None:
         """End the call."""
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("bye", call=ToolCall("hang_up"))
         async with agent(server, MANUAL, tools=[hang_up]) as (session, _):
             with trio.fail_after(60):
@@ -150,7 +154,7 @@ async def test_two_calls_get_their_outputs_in_call_order_then_exactly_one_respon
         return n * 100
 
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, tools=[slow, fast]) as (session, log),
     ):
         with trio.fail_after(60):
@@ -191,7 +195,7 @@ async def test_max_tool_concurrency_limits_calls_running_at_once(
 
     calls = [(f"call_{i}", "work", f'{{"n": {i}}}') for i in range(5)]
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, tools=[work], max_tool_concurrency=2) as (session, _),
     ):
         with trio.fail_after(60):
@@ -216,7 +220,7 @@ async def test_tool_timeout_sends_an_error_output(autojump_clock: trio.testing.M
         return "never"
 
     tools = [stuck, tool_from_callable(patient, timeout=2.0)]
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("stuck", call=ToolCall("stuck"))
         server.on_user_text("patient", call=ToolCall("patient"))
         async with agent(server, MANUAL, tools=tools, tool_timeout=0.5) as (session, log):
@@ -255,7 +259,7 @@ async def test_bad_json_arguments_send_an_error_output_not_a_crash(
         calls.append(city)
         return "sunny"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("weather", call=ToolCall("get_weather", '{"city": "Par'))
         async with agent(server, MANUAL, tools=[get_weather]) as (session, log):
             with trio.fail_after(60):
@@ -276,7 +280,7 @@ async def test_handler_that_raises_sends_an_error_output_and_the_session_goes_on
     async def get_weather(city: str) -> str:
         raise ValueError(f"no such city: {city}")
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("weather", call=ToolCall("get_weather", {"city": "Atlantis"}))
         async with agent(server, MANUAL, tools=[get_weather]) as (session, log):
             with trio.fail_after(60):
@@ -303,7 +307,7 @@ async def test_interruption_cancels_running_calls_and_requests_no_response(
         outcome.append("finished")
         return "results"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("search", call=ToolCall("search", {"query": "flights"}))
         async with agent(server, MANUAL, tools=[search]) as (session, log):
             with trio.fail_after(60):
@@ -327,7 +331,7 @@ async def test_server_vad_barge_in_cancels_running_calls(
         await trio.sleep(10)
         return "results"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("search", call=ToolCall("search", {"query": "hotels"}))
         async with agent(server, SERVER_VAD, tools=[search]) as (session, log):
             with trio.fail_after(60):
@@ -351,7 +355,7 @@ async def test_must_complete_result_after_an_interruption_goes_in_without_a_seco
         return f"booked {slot}"
 
     tools = [tool_from_callable(book, must_complete=True)]
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("book", call=ToolCall("book", {"slot": "9am"}))
         async with agent(server, MANUAL, tools=tools) as (session, log):
             with trio.fail_after(60):
@@ -378,7 +382,7 @@ async def test_result_for_a_call_the_server_no_longer_knows_goes_in_as_a_system_
         await trio.sleep(1)
         return {"order": order, "status": "shipped"}
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("order", call=ToolCall("lookup", {"order": "A17"}))
         async with agent(server, MANUAL, tools=[lookup]) as (session, log):
             with trio.fail_after(60):
@@ -414,7 +418,7 @@ async def test_call_running_across_a_reconnect_delivers_its_output_on_the_new_co
         return f"order {order} shipped"
 
     policy = ReconnectPolicy(initial_delay=0.1, jitter=0.0, renew_before_expiry=None)
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("order", call=ToolCall("lookup", {"order": "B2"}))
         async with agent(server, MANUAL, tools=[lookup], reconnect=policy) as (session, log):
             with trio.fail_after(60):
@@ -445,7 +449,7 @@ async def test_sync_handler_runs_in_a_worker_thread_over_tcp() -> None:
     def track(parcel: str) -> str:
         return f"parcel {parcel} is out for delivery"
 
-    async with FakeRealtimeServer.serve() as server:
+    async with fake_server(tcp=True) as server:
         server.on_user_text("parcel", call=ToolCall("track", {"parcel": "P9"}))
         with trio.fail_after(10):
             async with agent(server, MANUAL, tcp=True, tools=[track]) as (session, log):
@@ -464,7 +468,7 @@ async def test_add_tool_tells_the_server_and_runs_later_calls(
     async def get_time(zone: str) -> str:
         return f"12:00 in {zone}"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("time", call=ToolCall("get_time", {"zone": "UTC"}))
         async with agent(server, MANUAL) as (session, log):
             with trio.fail_after(60):
@@ -488,7 +492,7 @@ async def test_result_during_an_active_response_waits_for_its_response_done(
         await trio.sleep(0.5)
         return "shipped"
 
-    async with FakeRealtimeServer.serve_in_memory(realtime=True) as server:
+    async with fake_server(realtime=True) as server:
         server.on_user_text("order", call=ToolCall("lookup", {"order": "C3"}))
         async with agent(server, MANUAL, tools=[lookup]) as (session, log):
             with trio.fail_after(60):
@@ -518,7 +522,7 @@ async def test_interruption_drops_the_run_owed_to_a_tool_result(
         return "shipped"
 
     tools = [tool_from_callable(lookup, must_complete=True)]
-    async with FakeRealtimeServer.serve_in_memory(realtime=True) as server:
+    async with fake_server(realtime=True) as server:
         server.on_user_text("order", call=ToolCall("lookup", {"order": "D4"}))
         async with agent(server, MANUAL, tools=tools) as (session, log):
             with trio.fail_after(60):
@@ -548,7 +552,7 @@ async def test_string_results_go_out_as_they_are_never_encoded_twice(
     async def as_zero() -> int:
         return 0
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         server.on_user_text("json", call=ToolCall("as_json"))
         server.on_user_text("text", call=ToolCall("as_text"))
         server.on_user_text("zero", call=ToolCall("as_zero"))
@@ -580,7 +584,7 @@ async def test_call_completed_by_a_response_cancelled_on_barge_in_is_not_run_or_
         return "results"
 
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, SERVER_VAD, tools=[search]) as (_, log),
     ):
         with trio.fail_after(60):
@@ -640,7 +644,7 @@ async def test_remove_tool_and_set_tools_each_send_one_update_of_the_tools_only(
         """Book a flight."""
         return "booked"
 
-    async with FakeRealtimeServer.serve_in_memory() as server:
+    async with fake_server() as server:
         async with agent(server, MANUAL, tools=[get_time, get_weather]) as (session, _):
             with trio.fail_after(60):
                 removed = await session.remove_tool("get_time")
@@ -669,7 +673,7 @@ async def test_remove_tool_of_an_unknown_name_and_a_bad_set_change_nothing(
         return "12:00"
 
     async with (
-        FakeRealtimeServer.serve_in_memory() as server,
+        fake_server() as server,
         agent(server, MANUAL, tools=[get_time]) as (session, _),
     ):
         with trio.fail_after(60):

@@ -233,7 +233,7 @@ EXPECTED: dict[str, tuple[type[Any], dict[str, Any]]] = {
         {
             "previous_item_id": U,
             "item.role": "assistant",
-            "item.content": [ev.OutputText(text="Sure, which day?")],
+            "item.content": [ev.OutputText(type="text", text="Sure, which day?")],
             "item.text": "Sure, which day?",
         },
     ),
@@ -351,7 +351,9 @@ EXPECTED: dict[str, tuple[type[Any], dict[str, Any]]] = {
         ev.ConversationItemRetrieved,
         {
             "item.content": [
-                ev.OutputAudio(audio="AAABAAIAAwA=", transcript="The 9am flight is booked.")
+                ev.OutputAudio(
+                    type="audio", audio="AAABAAIAAwA=", transcript="The 9am flight is booked."
+                )
             ],
             "item.content[0].audio_bytes()": b"\x00\x00\x01\x00\x02\x00\x03\x00",
         },
@@ -445,7 +447,7 @@ EXPECTED: dict[str, tuple[type[Any], dict[str, Any]]] = {
     ),
     "input_audio_buffer.dtmf_event_received[0]": (
         ev.InputAudioBufferDtmfEventReceived,
-        {"event": "5", "received_at": 1790001234, "event_id": ""},
+        {"event": "5", "received_at": 1790001234, "event_id": NOT_GIVEN},
     ),
     "output_audio_buffer.started[0]": (ev.OutputAudioBufferStarted, {"response_id": R}),
     "output_audio_buffer.stopped[0]": (ev.OutputAudioBufferStopped, {"response_id": R}),
@@ -585,17 +587,17 @@ EXPECTED: dict[str, tuple[type[Any], dict[str, Any]]] = {
             ),
         },
     ),
-    "response.content_part.added[0]": (  # legacy part type "audio"
+    "response.content_part.added[0]": (  # the schema's part type "audio", kept as it is
         ev.ResponseContentPartAdded,
-        {"item_id": A, "content_index": 0, "part": ev.OutputAudio(transcript="")},
+        {"item_id": A, "content_index": 0, "part": ev.OutputAudio(type="audio", transcript="")},
     ),
-    "response.content_part.added[1]": (  # legacy part type "text"
+    "response.content_part.added[1]": (  # the schema's part type "text", kept as it is
         ev.ResponseContentPartAdded,
-        {"part": ev.OutputText(text="")},
+        {"part": ev.OutputText(type="text", text="")},
     ),
     "response.content_part.done[0]": (
         ev.ResponseContentPartDone,
-        {"part": ev.OutputAudio(transcript="The 9am flight is booked.")},
+        {"part": ev.OutputAudio(type="audio", transcript="The 9am flight is booked.")},
     ),
     "response.content_part.done[1]": (
         ev.ResponseContentPartDone,
@@ -980,12 +982,6 @@ WIRE_CHANGES: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
     "conversation.item.input_audio_transcription.delta[1]": [(("obfuscation",), DROP)],
     "response.output_text.delta[0]": [(("obfuscation",), DROP)],
     "response.output_audio_transcript.delta[0]": [(("obfuscation",), DROP)],
-    # legacy content part types re-encode with the GA names
-    "conversation.item.created[1]": [(("item", "content", 0, "type"), "output_text")],
-    "conversation.item.retrieved[2]": [(("item", "content", 0, "type"), "output_audio")],
-    "response.content_part.added[0]": [(("part", "type"), "output_audio")],
-    "response.content_part.added[1]": [(("part", "type"), "output_text")],
-    "response.content_part.done[0]": [(("part", "type"), "output_audio")],
     # beta event names re-encode with the GA names
     "response.text.delta[0]": [(("type",), "response.output_text.delta")],
     "response.text.done[0]": [(("type",), "response.output_text.done")],
@@ -1371,12 +1367,12 @@ BROKEN_SERVER = [
     ),
     (
         '{"type":"response.content_part.added","event_id":"event_1","response_id":"r",'
-        '"item_id":"i","output_index":0,"content_index":0,"part":{"type":"input_text"}}',
+        '"item_id":"i","output_index":0,"content_index":0,"part":{"type":"text","text":5}}',
         "text",
     ),
     (
         '{"type":"session.updated","event_id":"event_1","session":{"type":"realtime",'
-        '"tools":[{"type":"function","description":"no name"}]}}',
+        '"tools":[{"type":"function","name":["get_weather"]}]}}',
         "name",
     ),
     # wrongly typed fields

@@ -648,7 +648,9 @@ async def test_audio_response_sequence() -> None:
         assert isinstance(conv_added, ev.ConversationItemAdded)
         assert conv_added.previous_item_id == user.item.id
         assert isinstance(part_added, ev.ResponseContentPartAdded)
-        assert part_added.part == ev.OutputAudio(transcript="")
+        assert part_added.part == ev.OutputAudio(
+            type="audio", transcript=""
+        )  # the schema's spelling
 
         audio = b"".join(
             e.audio_bytes() for e in deltas if isinstance(e, ev.ResponseOutputAudioDelta)
@@ -712,7 +714,9 @@ async def test_text_response_and_echo_reply() -> None:
             ev.ResponseDone,
         ]
         part = seen[3]
-        assert isinstance(part, ev.ResponseContentPartAdded) and part.part == ev.OutputText(text="")
+        assert isinstance(part, ev.ResponseContentPartAdded) and part.part == ev.OutputText(
+            type="text", text=""
+        )
         text_done = seen[-6]
         assert isinstance(text_done, ev.ResponseOutputTextDone)
         assert text_done.text == "You said: ping pong"
@@ -986,7 +990,7 @@ async def test_send_raw_send_event_and_records() -> None:
         assert unknown.type == "future.event"
         await server.send_event(ev.RateLimitsUpdated(rate_limits=[ev.RateLimit(name="requests")]))
         rate = await client.expect(ev.RateLimitsUpdated)
-        assert rate.event_id.startswith("event_")
+        assert str(rate.event_id).startswith("event_")
         await server.send_event({"type": "input_audio_buffer.cleared"})
         await client.expect(ev.InputAudioBufferCleared)
         await server.send_raw("not json at all")

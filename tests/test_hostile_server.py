@@ -251,11 +251,16 @@ async def test_a_client_clock_running_fast_does_not_close_the_session_during_set
 ) -> None:
     fast = types.SimpleNamespace(time=lambda: time.time() + 55 * 60)
     monkeypatch.setattr(trealtime._session, "time", fast)
+    monkeypatch.setattr(trealtime._websocket, "time", fast)
     policy = trealtime.ReconnectPolicy(renew_before_expiry=300.0)
-    with trio.fail_after(LIMIT):
+    with trio.fail_after(LIMIT + 600):
         async with session_for(memory_server, reconnect=policy) as session:
             await still_works(session)
+            # The server's Date sets the clock straight: its hour-long session is not renewed
+            # after 5 minutes (what the client's clock alone would say is left).
+            await trio.sleep(600)
             assert len(memory_server.connections) == 1
+            await still_works(session)
 
 
 # -- 4. the reconnect budget ---------------------------------------------------------------------
@@ -622,3 +627,11 @@ def test_the_readme_names_tests_that_exist() -> None:
             assert f"def {name}(" in source, f"{module}::{name} does not exist"
             named += 1
     assert named >= 18
+
+
+def test_a_servers_date_header_is_read_or_ignored() -> None:
+    from trealtime._handshake import _http_date
+
+    assert _http_date(b"Sun, 06 Nov 1994 08:49:37 GMT") == 784111777.0
+    for junk in (b"", b"yesterday", b"Sun, 99 Nov 1994 08:49:37 GMT", b"\xff\xfe"):
+        assert _http_date(junk) is None

@@ -38,8 +38,8 @@ def test_image_item_is_a_data_uri(data: bytes, mime: str) -> None:
     part = only_image(image_item(data, detail="low"))
     assert part.detail == "low"
     prefix = f"data:{mime};base64,"
-    assert part.image_url.startswith(prefix)
-    assert base64.b64decode(part.image_url[len(prefix) :]) == data
+    assert str(part.image_url).startswith(prefix)
+    assert base64.b64decode(str(part.image_url)[len(prefix) :]) == data
 
 
 @pytest.mark.parametrize("data", [b"", b"GIF89a" + bytes(10), WEBP, b"\xff\xd8", b"hello"])
@@ -51,9 +51,11 @@ def test_image_item_rejects_other_bytes(data: bytes) -> None:
 
 def test_explicit_mime_for_other_image_types() -> None:
     part = only_image(image_item(WEBP, mime="image/webp"))
-    assert part.image_url.startswith("data:image/webp;base64,")
+    assert str(part.image_url).startswith("data:image/webp;base64,")
     assert part.detail == "auto"
-    assert only_image(image_item(PNG, mime="image/png")).image_url.startswith("data:image/png;")
+    assert str(only_image(image_item(PNG, mime="image/png")).image_url).startswith(
+        "data:image/png;"
+    )
 
 
 @pytest.mark.parametrize(("data", "mime"), [(JPEG, "image/png"), (WEBP, "text/plain")])
@@ -134,7 +136,7 @@ def test_raw_frame_to_jpeg_round_trip(mode: str, channels: int) -> None:
         assert decoded.format == "JPEG"
         assert decoded.size == size
         assert decoded.mode == ("L" if mode == "L" else "RGB")
-    assert only_image(image_item(jpeg)).image_url.startswith("data:image/jpeg;base64,/9j/")
+    assert str(only_image(image_item(jpeg)).image_url).startswith("data:image/jpeg;base64,/9j/")
 
 
 @pytest.mark.parametrize(

@@ -341,7 +341,7 @@ def test_from_mapping_lays_flat_keys_over_an_explicit_sp() -> None:
             {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": "high"}}}},
             r"\$\.audio\.input\.turn_detection\.threshold",
         ),
-        ({"tools": [{"type": "function"}]}, r"\$\.tools\[0\]\.name"),
+        ({"tools": [{"type": "function", "name": 5}]}, r"\$\.tools\[0\]\.name"),
         ({"temperature": "hot"}, "'temperature'"),
         ({"seed": 1.5}, "'seed'"),
         ({"session_properties": 3}, "'session_properties'"),

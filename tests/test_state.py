@@ -282,3 +282,30 @@ def test_a_bounded_mirror_forgets_the_oldest_items() -> None:
     assert state.conversation.forgotten == 2
     assert state.conversation.truncated_at_ms == {}  # nothing kept for forgotten items
     assert "a" not in state.conversation
+
+
+def test_a_function_call_item_without_call_id_learns_it_from_the_arguments_events() -> None:
+    # The schema makes call_id optional on items; the arguments events always carry it.
+    state = SessionState()
+    call = {"id": "item_f", "type": "function_call", "name": "get_weather", "arguments": ""}
+    where = {"response_id": "resp_1", "item_id": "item_f", "output_index": 0}
+    feed(
+        state,
+        {"type": "conversation.item.added", "event_id": "e1", "item": call},
+        {
+            "type": "response.function_call_arguments.done",
+            "event_id": "e2",
+            **where,
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": "{}",
+        },
+        {
+            "type": "conversation.item.done",
+            "event_id": "e3",
+            "item": {**call, "arguments": "{}", "status": "completed"},
+        },
+    )
+    [item] = state.conversation.items
+    assert isinstance(item, FunctionCallItem)
+    assert (item.call_id, item.arguments, item.status) == ("call_1", "{}", "completed")

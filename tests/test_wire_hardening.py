@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from trealtime._deflate import Deflate, Inflater, NegotiationError, agree
 from trealtime._frames import BINARY, CONTINUATION, TEXT, FrameError, FrameReader, client_frame
 from trealtime._handshake import Accepted, ClientHandshake, HandshakeError, Rejected, accept_value
 
@@ -195,11 +196,19 @@ FUZZ_LIMIT = 4 * KIB
 
 
 @FUZZ
-@given(data=st.binary(max_size=2048), cuts=st.lists(st.integers(0, 2048), max_size=8))
-def test_reader_raises_only_frame_errors_on_random_bytes(data: bytes, cuts: list[int]) -> None:
+@given(
+    data=st.binary(max_size=2048),
+    cuts=st.lists(st.integers(0, 2048), max_size=8),
+    deflate=st.booleans(),
+)
+def test_reader_raises_only_frame_errors_on_random_bytes(
+    data: bytes, cuts: list[int], deflate: bool
+) -> None:
     """Random bytes, cut anywhere, give events or a FrameError with a close code we may send,
-    and the reader never holds more than a few times its limit."""
-    reader = FrameReader(FUZZ_LIMIT)
+    and the reader never holds more than a few times its limit (plus zlib's window and state
+    when permessage-deflate was agreed, so that RSV1 frames are inflated)."""
+    inflater = Inflater(agree(Deflate(), "permessage-deflate")) if deflate else None
+    reader = FrameReader(FUZZ_LIMIT, inflater)
     with traced() as memory:
         code = None
         try:
@@ -208,7 +217,21 @@ def test_reader_raises_only_frame_errors_on_random_bytes(data: bytes, cuts: list
             code = error.code
         _, peak = memory()
     assert code in (None, 1002, 1007, 1009)
-    assert peak < 4 * FUZZ_LIMIT + 4 * len(data)
+    assert peak < 4 * FUZZ_LIMIT + 4 * len(data) + (64 * KIB if deflate else 0)
+
+
+@FUZZ
+@example(answer="permessage-deflate; client_max_window_bits=\u00b3")  # a digit int() refuses
+@given(answer=st.text(max_size=200) | st.text(alphabet='permsag-dflt_ncoxiwbs=;, "0123456789'))
+def test_deflate_answer_raises_only_negotiation_errors(answer: str) -> None:
+    """Any Sec-WebSocket-Extensions answer is agreed to or refused with NegotiationError (the
+    handshake turns it into HandshakeError)."""
+    try:
+        agreed = agree(Deflate(), answer)
+    except NegotiationError:
+        return
+    assert 8 <= agreed.server_window_bits <= 15
+    assert 8 <= agreed.client_window_bits <= 15
 
 
 def handshake_answer(key: bytes, extra: bytes = b"") -> bytes:

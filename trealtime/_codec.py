@@ -30,7 +30,7 @@ from ._client_events import CLIENT_EVENT_CLASSES, ClientEvent
 from ._errors import RemoteProtocolError
 from ._flat_structure import flat_structure_hook, is_flat
 from ._item_models import UnknownContentPart, UnknownItem
-from ._notgiven import NotGiven
+from ._notgiven import NOT_GIVEN, NotGiven
 from ._response_models import Response
 from ._server_events import (
     BETA_ALIASES,
@@ -135,9 +135,14 @@ def _tag_table(classes: list[type[Any]]) -> dict[str, type[Any]]:
 
 
 def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, Any], Any]:
-    """Structure a value of a union by looking at the value, never by trial and error."""
+    """Structure a value of a union by looking at the value, never by trial and error.
+
+    In a field that may be absent but has no use for ``null`` (``X | NotGiven``), a JSON
+    ``null`` means absent: the official schema (``Optional[X] = None``) treats it so.
+    """
     members = [m for m in get_args(union) if m is not NotGiven]
     allow_none = type(None) in members
+    null_is_absent = NotGiven in get_args(union) and not allow_none
     members = [m for m in members if m is not type(None)]
     literals = {v for m in members if get_origin(m) is Literal for v in get_args(m)}
     scalars = [_SCALARS[m] for m in members if m in _SCALARS]
@@ -150,11 +155,12 @@ def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, 
     if len(members) == 1 and not classes and not literals:
         only_type = members[0]
         only = converter.get_structure_hook(only_type)
-        if not allow_none:
-            return only  # ``X | NotGiven``: a present value is always an X
+        if not allow_none and not null_is_absent:
+            return only
+        absent = None if allow_none else NOT_GIVEN
 
         def structure_optional(value: Any, _: Any) -> Any:
-            return None if value is None else only(value, only_type)
+            return absent if value is None else only(value, only_type)
 
         return structure_optional
 
@@ -168,8 +174,8 @@ def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, 
     list_hook = _lazy_structure(converter, containers[list]) if list in containers else None
 
     def structure(value: Any, _: Any) -> Any:
-        if value is None and allow_none:
-            return None
+        if value is None and (allow_none or null_is_absent):
+            return None if allow_none else NOT_GIVEN
         if type(value) is dict:
             hook = tagged.get(value.get("type"), fallback_hook) if tagged else None  # type: ignore[arg-type]
             hook = hook or untagged_hook or dict_hook

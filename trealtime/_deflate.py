@@ -18,6 +18,7 @@ __all__ = ["Agreement", "Deflate", "Deflater", "Inflater", "NegotiationError", "
 
 EXTENSION = "permessage-deflate"
 _FLUSH_TAIL = b"\x00\x00\xff\xff"  # ends every sync flush; RFC 7692 section 7.2.1 drops it
+_WINDOW_VALUES = frozenset(str(bits) for bits in range(8, 16))
 _MIN_ZLIB_WINDOW = 9  # zlib refuses a raw window of 8 bits; 9 inflates what 8 made
 
 
@@ -122,7 +123,7 @@ def _agreed_bits(params: dict[str, str | None], name: str, offered: int) -> int:
     if name not in params:
         return offered
     value = params[name]
-    if value is None or not value.isdigit() or not 8 <= int(value) <= offered:
+    if value not in _WINDOW_VALUES or int(value) > offered:  # not isdigit(): "²" is a digit
         raise NegotiationError(f"{name}={value} is not a window of 8 to {offered} bits")
     return int(value)
 

@@ -77,6 +77,8 @@ def flat_structure_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
         else:
             namespace[f"default{index}"] = attribute.default
             lines.append(f"    v = o.get({name!r}, default{index})")
+        if allow_not_given and not allow_none:  # null means absent (the schema's Optional)
+            lines.append("    if v is None: v = NOT_GIVEN")
         lines.append(f"    if not ({_check(scalar, allow_none, allow_not_given)}):")
         expected = f"{scalar.__name__}{' or null' if allow_none else ''}"
         lines.append(f"        raise TypeError(f'{name}: expected {expected}, got {{v!r}}')")

@@ -8,6 +8,7 @@ bytes that came in after the 101 (the server's first frames), which belong to th
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import os
 
@@ -35,6 +36,8 @@ class Accepted:
 
     trailing: bytes
     deflate: Agreement | None = None
+    server_time: float | None = None
+    """The server's clock when it answered (its ``Date`` header), if it sent a valid one."""
 
 
 @attrs.frozen
@@ -69,6 +72,14 @@ def _upgrade_request(resource: str, headers: list[tuple[str, str]]) -> h11.Reque
     raise ConfigurationError(f"illegal request target {resource!r}")
 
 
+def _http_date(value: bytes) -> float | None:
+    """An HTTP date as a POSIX timestamp; None when there is none or it is not valid."""
+    try:
+        return email.utils.parsedate_to_datetime(value.decode("latin-1")).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 class ClientHandshake:
     """Make the upgrade request with :meth:`request`, then :meth:`receive` the answer."""
 
@@ -98,6 +109,7 @@ class ClientHandshake:
             ],
         )
         self._rejection: h11.Response | None = None
+        self._server_time: float | None = None
         self._body = bytearray()
 
     def request(self) -> bytes:
@@ -130,7 +142,7 @@ class ClientHandshake:
                     raise HandshakeError(_CUT_SHORT)
                 return None
             if event is h11.PAUSED:  # switched protocols: the rest is WebSocket frames
-                return Accepted(self._h11.trailing_data[0], self._deflate)
+                return Accepted(self._h11.trailing_data[0], self._deflate, self._server_time)
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
                     self._check_upgrade(event)
@@ -160,6 +172,7 @@ class ClientHandshake:
             raise HandshakeError("the 101 answer lacks 'Upgrade: websocket'")
         if headers.get(b"sec-websocket-accept") != [accept_value(self._key)]:
             raise HandshakeError("the 101 answer's Sec-WebSocket-Accept does not match our key")
+        self._server_time = _http_date(headers.get(b"date", [b""])[0])
         if b"sec-websocket-protocol" in headers:  # we offer none, so the server may not pick one
             raise HandshakeError("the server chose a sec-websocket-protocol we did not offer")
         extensions = headers.get(b"sec-websocket-extensions")

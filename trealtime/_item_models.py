@@ -10,7 +10,7 @@ the raw JSON and encode it back unchanged.
 from __future__ import annotations
 
 import base64
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import attrs
 
@@ -50,7 +50,7 @@ class InputText:
     """Text from the user or the system."""
 
     TYPE: ClassVar[str] = "input_text"
-    text: str
+    text: str | NotGiven = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)
@@ -71,25 +71,35 @@ class InputImage:
     """An image as a ``data:`` URI (PNG or JPEG); ``detail`` is ``auto``, ``low`` or ``high``."""
 
     TYPE: ClassVar[str] = "input_image"
-    image_url: str
+    image_url: str | NotGiven = NOT_GIVEN
     detail: str | NotGiven = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)
 class OutputText:
-    """Text from the assistant (wire types ``output_text`` and legacy ``text``)."""
+    """Text from the assistant.
+
+    ``type`` is the wire spelling, kept as received: ``output_text`` in items, ``text`` in
+    ``response.content_part.*`` events (and beta items).
+    """
 
     TYPE: ClassVar[str] = "output_text"
     ALIASES: ClassVar[tuple[str, ...]] = ("text",)
+    type: Literal["output_text", "text"] = "output_text"
     text: str | NotGiven = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)
 class OutputAudio:
-    """Assistant audio with its transcript (wire types ``output_audio`` and legacy ``audio``)."""
+    """Assistant audio with its transcript.
+
+    ``type`` is the wire spelling, kept as received: ``output_audio`` in items, ``audio`` in
+    ``response.content_part.*`` events (and beta items).
+    """
 
     TYPE: ClassVar[str] = "output_audio"
     ALIASES: ClassVar[tuple[str, ...]] = ("audio",)
+    type: Literal["output_audio", "audio"] = "output_audio"
     audio: str | NotGiven = NOT_GIVEN
     transcript: str | NotGiven | None = NOT_GIVEN
 
@@ -144,12 +154,16 @@ class MessageItem:
 
 @attrs.frozen(kw_only=True)
 class FunctionCallItem:
-    """The model's call of a function tool; ``arguments`` is a JSON string."""
+    """The model's call of a function tool; ``arguments`` is a JSON string.
+
+    The schema makes ``call_id`` optional here; ``response.function_call_arguments.*`` always
+    carry it.
+    """
 
     TYPE: ClassVar[str] = "function_call"
-    call_id: str
     name: str
     arguments: str
+    call_id: str | NotGiven = NOT_GIVEN
     id: str | NotGiven = NOT_GIVEN
     object: str | NotGiven = NOT_GIVEN
     status: str | NotGiven = NOT_GIVEN
@@ -172,9 +186,9 @@ class McpToolInfo:
     """One tool listed by an MCP server."""
 
     name: str
-    input_schema: dict[str, Any] = attrs.field(repr=safe_repr)
+    input_schema: Any = attrs.field(repr=safe_repr)
     description: str | NotGiven | None = NOT_GIVEN
-    annotations: dict[str, Any] | NotGiven | None = NOT_GIVEN
+    annotations: Any = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)

@@ -208,6 +208,12 @@ class Link:
 
     # -- used by the session --------------------------------------------------------------------
 
+    @property
+    def server_clock_offset(self) -> float:
+        """The server's wall clock less ours, from its handshake's ``Date`` (0 if unknown)."""
+        ws = self._ws
+        return (ws.server_clock_offset or 0.0) if ws is not None else 0.0
+
     async def send_now(self, text: str) -> None:
         """Write a frame ahead of the queue (the session's setup on a new connection)."""
         try:

@@ -203,7 +203,7 @@ class TranscriptionLanguage:
 
 @attrs.frozen(kw_only=True)
 class ConversationInfo:
-    """The conversation object of ``conversation.created``."""
+    """The conversation object of ``conversation.created`` (the schema makes both optional)."""
 
-    id: str
+    id: str | NotGiven = NOT_GIVEN
     object: str | NotGiven = NOT_GIVEN

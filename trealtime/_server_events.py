@@ -86,10 +86,13 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class ServerEvent:
-    """Base class of every server event. ``event_id`` is assigned by the server."""
+    """Base class of every server event. ``event_id`` is assigned by the server.
+
+    (Every GA event but ``input_audio_buffer.dtmf_event_received`` carries one.)
+    """
 
     TYPE: ClassVar[str]
-    event_id: str = ""
+    event_id: str | NotGiven = NOT_GIVEN
 
     @property
     def type(self) -> str:
@@ -103,6 +106,7 @@ class UnknownServerEvent(ServerEvent):
 
     type: str
     raw: dict[str, Any] = attrs.field(repr=safe_repr)
+    event_id: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -116,6 +120,7 @@ class InvalidServerEvent(ServerEvent):
     type: str
     raw: Any = attrs.field(repr=safe_repr)
     error: str
+    event_id: str = ""
 
 
 # -- session and conversation -------------------------------------------------------------------

@@ -1245,17 +1245,18 @@ class Session:
         if isinstance(audio_input, AudioInput):
             if is_given(audio_input.turn_detection):
                 self._audio.set_manual_turns(audio_input.turn_detection is None)
-            if is_given(audio_input.format) and audio_input.format.type != self._audio.input_format:
-                if audio_input.format.type not in AUDIO_BYTES_PER_MS:
+            input_format = audio_input.format
+            if is_given(input_format) and input_format.resolved_type != self._audio.input_format:
+                if input_format.resolved_type not in AUDIO_BYTES_PER_MS:
                     self._warnings.warning(
                         "the server set input audio format %r, which this client cannot make;"
                         " append_audio keeps sending %r",
-                        audio_input.format.type,
+                        input_format.resolved_type,
                         self._audio.input_format,
                     )
                     return
                 self._audio = AudioInputPipeline(
-                    audio_input.format.type,
+                    input_format.resolved_type,
                     chunk_ms=self._audio.chunk_ms,
                     preroll_ms=self._audio.preroll_ms,
                     start_paused=self._audio.paused,
@@ -1443,7 +1444,8 @@ class Session:
             return
         if self._nursery is None or state.renewal_planned:
             return
-        delay = renewal_delay(expires_at - time.time(), policy.renew_before_expiry)
+        server_now = time.time() + state.link.server_clock_offset  # expires_at is its clock
+        delay = renewal_delay(expires_at - server_now, policy.renew_before_expiry)
         if delay is None:
             logger.warning("the session's expires_at is already past: is the clock right?")
             return

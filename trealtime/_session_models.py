@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from ._notgiven import NOT_GIVEN, NotGiven
+from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._safe_repr import safe_repr
 from ._typecheck import checked_init
 
@@ -56,9 +56,12 @@ AUDIO_BYTES_PER_MS: dict[str, int] = {"audio/pcm": 48, "audio/pcmu": 8, "audio/p
 
 @attrs.frozen(kw_only=True)
 class AudioFormat:
-    """An audio format: ``audio/pcm`` (24 kHz PCM16), ``audio/pcmu`` or ``audio/pcma`` (G.711)."""
+    """An audio format: ``audio/pcm`` (24 kHz PCM16), ``audio/pcmu`` or ``audio/pcma`` (G.711).
 
-    type: str
+    The schema makes ``type`` optional; a format without one is the API's default, PCM16.
+    """
+
+    type: str | NotGiven = NOT_GIVEN
     rate: int | NotGiven = NOT_GIVEN
 
     @classmethod
@@ -77,16 +80,21 @@ class AudioFormat:
         return cls(type="audio/pcma")
 
     @property
+    def resolved_type(self) -> str:
+        """``type``, or ``audio/pcm`` (the API's default) when it is not given."""
+        return self.type if is_given(self.type) else "audio/pcm"
+
+    @property
     def bytes_per_ms(self) -> int:
         """Bytes of audio per millisecond: 48 for PCM16 at 24 kHz, 8 for G.711."""
-        return AUDIO_BYTES_PER_MS.get(self.type, 8)
+        return AUDIO_BYTES_PER_MS.get(self.resolved_type, 8)
 
 
 @attrs.frozen(kw_only=True)
 class NoiseReduction:
-    """Input noise reduction: ``near_field`` or ``far_field``."""
+    """Input noise reduction: ``near_field`` or ``far_field`` (optional in the schema)."""
 
-    type: str
+    type: str | NotGiven = NOT_GIVEN
     strength: float | NotGiven = NOT_GIVEN
 
 
@@ -175,9 +183,9 @@ class FunctionTool:
     """A function the model may call; ``parameters`` is a JSON Schema object."""
 
     TYPE: ClassVar[str] = "function"
-    name: str
+    name: str | NotGiven = NOT_GIVEN
     description: str | NotGiven = NOT_GIVEN
-    parameters: dict[str, Any] | NotGiven = NOT_GIVEN
+    parameters: Any = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)
@@ -236,7 +244,7 @@ class TracingConfig:
 
     workflow_name: str | NotGiven = NOT_GIVEN
     group_id: str | NotGiven = NOT_GIVEN
-    metadata: dict[str, Any] | NotGiven = NOT_GIVEN
+    metadata: Any = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._item_models import InputAudio, Item, MessageItem, OutputAudio
+from ._item_models import FunctionCallItem, InputAudio, Item, MessageItem, OutputAudio
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._response_models import RateLimit, Response
 from ._server_events import (
@@ -26,6 +26,8 @@ from ._server_events import (
     RateLimitsUpdated,
     ResponseCreated,
     ResponseDone,
+    ResponseFunctionCallArgumentsDelta,
+    ResponseFunctionCallArgumentsDone,
     ResponseOutputItemDone,
     ServerEvent,
     SessionCreated,
@@ -39,6 +41,22 @@ __all__ = ["Conversation", "SessionState"]
 def _item_id(item: Item) -> str | None:
     item_id = item.id
     return item_id if isinstance(item_id, str) else None
+
+
+def _keep_call_id(old: Item | None, new: Item) -> Item:
+    """``new``, with the ``call_id`` already known for it when its copy leaves it out.
+
+    The schema makes ``call_id`` optional on ``function_call`` items; the arguments events
+    always carry it, and the mirror remembers it from there.
+    """
+    if (
+        isinstance(new, FunctionCallItem)
+        and not is_given(new.call_id)
+        and isinstance(old, FunctionCallItem)
+        and is_given(old.call_id)
+    ):
+        return attrs.evolve(new, call_id=old.call_id)
+    return new
 
 
 @attrs.define
@@ -80,7 +98,7 @@ class Conversation:
         if item_id is None:
             return
         if item_id in self._items:
-            self._items[item_id] = item
+            self._items[item_id] = _keep_call_id(self._items[item_id], item)
             return
         self._items[item_id] = item
         if previous_item_id is None:
@@ -114,7 +132,13 @@ class Conversation:
         """Update a known item with a newer copy; unknown items are ignored."""
         item_id = _item_id(item)
         if item_id is not None and item_id in self._items:
-            self._items[item_id] = item
+            self._items[item_id] = _keep_call_id(self._items[item_id], item)
+
+    def set_call_id(self, item_id: str, call_id: str) -> None:
+        """Record the ``call_id`` of a function call item whose copy left it out."""
+        item = self._items.get(item_id)
+        if isinstance(item, FunctionCallItem) and not is_given(item.call_id):
+            self._items[item_id] = attrs.evolve(item, call_id=call_id)
 
     def remove(self, item_id: str) -> None:
         """Forget an item."""
@@ -197,6 +221,11 @@ class SessionState:
             for item in response.output:
                 self.conversation.replace(item)
 
+    def _on_call_arguments(
+        self, event: ResponseFunctionCallArgumentsDelta | ResponseFunctionCallArgumentsDone
+    ) -> None:
+        self.conversation.set_call_id(event.item_id, event.call_id)
+
     def _on_rate_limits(self, event: RateLimitsUpdated) -> None:
         self.rate_limits = list(event.rate_limits)
 
@@ -214,5 +243,7 @@ _HANDLERS: dict[type[ServerEvent], Callable[[SessionState, Any], None]] = {
     ConversationItemInputAudioTranscriptionCompleted: SessionState._on_transcription,
     ResponseCreated: SessionState._on_response_created,
     ResponseDone: SessionState._on_response_done,
+    ResponseFunctionCallArgumentsDelta: SessionState._on_call_arguments,
+    ResponseFunctionCallArgumentsDone: SessionState._on_call_arguments,
     RateLimitsUpdated: SessionState._on_rate_limits,
 }

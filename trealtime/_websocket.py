@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 from collections import deque
 from typing import NoReturn
 
@@ -75,7 +76,10 @@ async def connect_websocket(
             data = await stream.receive_some(RECEIVE_SIZE)
             answer = handshake.receive(bytes(data))
             if isinstance(answer, Accepted):
-                return WebSocket(stream, max_message_size, answer.trailing, answer.deflate)
+                ws = WebSocket(stream, max_message_size, answer.trailing, answer.deflate)
+                if answer.server_time is not None:
+                    ws.server_clock_offset = answer.server_time - time.time()
+                return ws
             if isinstance(answer, Rejected):
                 raise ConnectionRejected(answer.status, dict(answer.headers), answer.body)
     except HandshakeError as exc:
@@ -110,6 +114,8 @@ class WebSocket:
         self.close_reason: str | None = None
         self.received_at = trio.current_time()
         """When bytes last came in (Trio clock): any bytes are proof the peer is alive."""
+        self.server_clock_offset: float | None = None
+        """The server's wall clock less ours (from its handshake ``Date``), if known."""
         if first:  # the server's first frames, come in with its handshake answer
             self._absorb(first)
 

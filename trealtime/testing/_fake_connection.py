@@ -35,6 +35,7 @@ from ._fake_faults import (
 from ._fake_replay import ReplayPlayer
 from ._fake_responses import ResponseStream
 from ._fake_session import FakeSession
+from ._fake_strict import leave_out_optional
 
 __all__ = ["FakeConnection", "Recorder", "frame_type"]
 
@@ -149,6 +150,7 @@ class FakeConnection:
         server_record: Recorder,
         realtime: Callable[[], bool],
         session_seconds: float | None,
+        strict: Callable[[], bool] = lambda: False,
         path: str,
         headers: Mapping[str, str],
         triggers: Triggers | None = None,
@@ -173,6 +175,7 @@ class FakeConnection:
         self._stream = stream
         self._new_id = new_id
         self._realtime = realtime
+        self._strict = strict
         self._session_seconds = session_seconds
         self._outbox = _Outbox()
         self._wakers: dict[ResponseStream, trio.Event] = {}
@@ -403,6 +406,8 @@ class FakeConnection:
     def _encode(self, event: ServerEvent) -> str:
         if not event.event_id:
             event = attrs.evolve(event, event_id=self._new_id("event"))
+        if self._strict():
+            event = leave_out_optional(event)
         return encode_server_event(event)
 
 

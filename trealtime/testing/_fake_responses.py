@@ -181,7 +181,7 @@ class ResponseStream:
             previous = self._conversation.insert(stored, None)
             events.append(ConversationItemAdded(item=item, previous_item_id=previous))
         if isinstance(item, MessageItem):
-            events.append(ResponseContentPartAdded(**self._where(), part=self._part()))
+            events.append(ResponseContentPartAdded(**self._where(), part=self._event_part()))
             # From here on the item is an (in-progress) audio message: truncatable.
             stored.item = attrs.evolve(item, content=[self._part()])
         self._stored = stored
@@ -256,11 +256,19 @@ class ResponseStream:
         return _Where(response_id=self.id, item_id=self._item_id, output_index=0, content_index=0)
 
     def _part(self) -> OutputAudio | OutputText:
+        """The part as items carry it (``output_audio``/``output_text``)."""
         return (
             OutputAudio(transcript=self._said)
             if self.settings.audio
             else OutputText(text=self._said)
         )
+
+    def _event_part(self) -> OutputAudio | OutputText:
+        """The part as ``response.content_part.*`` carry it: the schema spells it ``audio``
+        or ``text`` there."""
+        if self.settings.audio:
+            return OutputAudio(type="audio", transcript=self._said)
+        return OutputText(type="text", text=self._said)
 
     def _item(self, status: str) -> Item:
         if self._plan.call_name is not None:
@@ -315,7 +323,7 @@ class ResponseStream:
             ]
         else:
             done = [ResponseOutputTextDone(**where, text=self._said)]
-        return [*done, ResponseContentPartDone(**where, part=self._part())]
+        return [*done, ResponseContentPartDone(**where, part=self._event_part())]
 
     def _usage(self) -> Usage:
         out_text = text_tokens(self._said)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import email.utils
 import os
 import re
 import time
@@ -435,7 +436,8 @@ class FakeRealtimeServer:
             await request.reject(status, extra_headers=content_type, body=body)
             return None
         websocket = await request.accept(
-            subprotocol="realtime" if "realtime" in protocols else None
+            subprotocol="realtime" if "realtime" in protocols else None,
+            extra_headers=[(b"date", email.utils.formatdate(usegmt=True).encode())],
         )
         ids = IdFactory(f"{self._seed}:{len(self.connections)}")
         # A sideband connection starts from the accepted call's session, an ek_ key's from the
@@ -468,6 +470,7 @@ class FakeRealtimeServer:
             new_id=ids.new,
             server_record=self._record,
             realtime=lambda: self.realtime,
+            strict=lambda: self.strict,
             session_seconds=self.session_seconds,
             path=request.path,
             headers=headers,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 
-from .._notgiven import NOT_GIVEN, NotGiven
+from .._notgiven import NOT_GIVEN, NotGiven, is_given
 from ..events import (
     CLIENT_EVENT_CLASSES,
     AudioConfig,
@@ -260,7 +260,7 @@ class FakeSession:
     def _configure_input(self) -> None:
         audio_input = self._audio_input()
         fmt = _given(audio_input.format) or AudioFormat.pcm()
-        self.input.configure(fmt.type, self._turn_detection())
+        self.input.configure(fmt.resolved_type, self._turn_detection())
 
     def _turn_detection(self) -> TurnDetection | None:
         turn_detection = self._audio_input().turn_detection
@@ -401,7 +401,7 @@ class FakeSession:
         )
         heard: list[str] = []
         for part in item.content:
-            if isinstance(part, InputText):
+            if isinstance(part, InputText) and is_given(part.text):
                 heard.append(part.text)
             elif isinstance(part, InputAudio):
                 given = part.transcript

@@ -1,0 +1,99 @@
+"""Strict mode, outgoing side: leave out what the official schema lets a server leave out.
+
+The fake server normally fills in every field, as OpenAI's server happens to; a client that
+leans on one the schema marks optional passes against the fake and fails against another
+server. Under ``strict`` the fake sends these events without such fields:
+
+- items: ``object``, and ``call_id`` on ``function_call`` items (the arguments events carry it);
+- ``previous_item_id`` of ``conversation.item.added``/``done`` and ``input_audio_buffer.committed``;
+- responses: ``object``, ``output_modalities``, ``max_output_tokens`` and ``audio``, and the
+  items of ``output`` as above;
+- sessions: the audio formats' ``type`` and ``rate`` where they are PCM16 at 24 kHz, the
+  API's default (the schema makes both optional);
+- ``content_index`` of ``conversation.item.input_audio_transcription.delta``.
+
+Fields that identify or finish things (ids, ``status``, usage, errors) are sent as usual, and
+so is a response's ``conversation_id``: the protocol gives it a meaning (``null`` marks an
+out-of-band response, reference §3.8), the only sign of one the spec documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .._item_models import FunctionCallItem, Item
+from .._notgiven import NOT_GIVEN
+from .._response_models import Response
+from .._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
+from ..events import (
+    ConversationItemAdded,
+    ConversationItemCreated,
+    ConversationItemDone,
+    ConversationItemInputAudioTranscriptionDelta,
+    ConversationItemRetrieved,
+    InputAudioBufferCommitted,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputItemAdded,
+    ResponseOutputItemDone,
+    ServerEvent,
+    SessionCreated,
+    SessionUpdated,
+)
+
+__all__ = ["leave_out_optional"]
+
+_PLACED = (ConversationItemAdded, ConversationItemCreated, ConversationItemDone)
+_WITH_ITEM = (*_PLACED, ConversationItemRetrieved, ResponseOutputItemAdded, ResponseOutputItemDone)
+_PCM = AudioFormat.pcm()
+
+
+def leave_out_optional(event: ServerEvent) -> ServerEvent:
+    """``event`` without the optional fields listed in the module docstring."""
+    changes: dict[str, Any] = {}
+    if isinstance(event, _WITH_ITEM):
+        changes["item"] = _item(event.item)
+    if isinstance(event, (*_PLACED, InputAudioBufferCommitted)):
+        changes["previous_item_id"] = NOT_GIVEN
+    if isinstance(event, ResponseCreated | ResponseDone):
+        changes["response"] = _response(event.response)
+    if isinstance(event, SessionCreated | SessionUpdated):
+        changes["session"] = _session(event.session)
+    if isinstance(event, ConversationItemInputAudioTranscriptionDelta):
+        changes["content_index"] = NOT_GIVEN
+    return attrs.evolve(event, **changes) if changes else event
+
+
+def _item(item: Item) -> Item:
+    changes: dict[str, Any] = {}
+    if "object" in attrs.fields_dict(type(item)):
+        changes["object"] = NOT_GIVEN
+    if isinstance(item, FunctionCallItem):
+        changes["call_id"] = NOT_GIVEN
+    return attrs.evolve(item, **changes) if changes else item
+
+
+def _response(response: Response) -> Response:
+    output = response.output
+    return attrs.evolve(
+        response,
+        object=NOT_GIVEN,
+        output_modalities=NOT_GIVEN,
+        max_output_tokens=NOT_GIVEN,
+        audio=NOT_GIVEN,
+        output=[_item(item) for item in output] if isinstance(output, list) else output,
+    )
+
+
+def _session(session: Session) -> Session:
+    audio = session.audio
+    if not isinstance(audio, AudioConfig):
+        return session
+    changes: dict[str, Any] = {}
+    if isinstance(audio.input, AudioInput) and audio.input.format == _PCM:
+        changes["input"] = attrs.evolve(audio.input, format=AudioFormat())
+    if isinstance(audio.output, AudioOutput) and audio.output.format == _PCM:
+        changes["output"] = attrs.evolve(audio.output, format=AudioFormat())
+    return attrs.evolve(session, audio=attrs.evolve(audio, **changes)) if changes else session
