@@ -635,3 +635,24 @@ def test_a_servers_date_header_is_read_or_ignored() -> None:
     assert _http_date(b"Sun, 06 Nov 1994 08:49:37 GMT") == 784111777.0
     for junk in (b"", b"yesterday", b"Sun, 99 Nov 1994 08:49:37 GMT", b"\xff\xfe"):
         assert _http_date(junk) is None
+
+
+async def test_a_frame_the_codec_itself_fails_on_is_an_invalid_event(
+    tcp_server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No frame is known to make the codec raise (the fuzz finds none); should one ever, it
+    # costs that frame only. Simulated by a codec that fails on one frame type.
+    real = decode_server_event
+
+    def fragile(text: str) -> events.ServerEvent:
+        if "codec.breaker" in text:
+            raise RecursionError("simulated")
+        return real(text)
+
+    monkeypatch.setattr(trealtime._session, "decode_server_event", fragile)
+    with trio.fail_after(LIMIT):
+        async with session_for(tcp_server) as session:
+            await tcp_server.send_raw(raw("codec.breaker"))
+            invalid = await session.wait_for(events.InvalidServerEvent)
+            assert "RecursionError" in invalid.error
+            await still_works(session)

@@ -1065,7 +1065,10 @@ class Session:
             except Exception as exc:  # a recording must never cost the session
                 self._warn_reaction("recording", "a frame", exc)
         if isinstance(message, str):
-            event = decode_server_event(message)
+            try:
+                event = decode_server_event(message)
+            except Exception as exc:  # the codec's own failure is one bad frame, no more
+                event = InvalidServerEvent(type="", raw=message, error=f"undecodable: {exc!r}")
         else:
             event = InvalidServerEvent(
                 type="", raw=message, error="binary frame: the Realtime API sends only text"
