@@ -2,9 +2,9 @@
 
 The ``openai`` package's pydantic models (generated from OpenAI's API spec) validate each frame
 with ``strict=True``: exact enum values, no string where a number belongs. Checked for a voice
-turn, a function call and an error, with the fake server in both modes; in strict mode the
-optional fields it leaves out must leave every frame valid too, and the client must still
-work (``trealtime/testing/_fake_strict.py``).
+turn, a function call, an error and a transcription session, with the fake server in both
+modes; in strict mode the optional fields it leaves out must leave every frame valid too, and
+the client must still work (``trealtime/testing/_fake_strict.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from agent_helpers import MANUAL, agent, pcm_silence, with_transcription
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
+import trealtime
 from trealtime import events
 from trealtime.testing import FakeRealtimeServer, ToolCall
 
@@ -94,3 +95,35 @@ async def test_an_error_sends_only_valid_frames(
             error = await log.wait_for(events.Error)
     assert error.error.type == "invalid_request_error"
     assert "error" in assert_every_frame_is_valid(server)
+
+
+async def test_a_transcription_session_sends_only_valid_frames(
+    autojump_clock: trio.testing.MockClock, strict: bool
+) -> None:
+    transcription = events.TranscriptionSessionProperties(
+        audio=events.AudioConfig(
+            input=events.AudioInput(
+                transcription=events.InputAudioTranscription(model="gpt-4o-transcribe"),
+                turn_detection=None,
+            )
+        )
+    )
+    async with (
+        FakeRealtimeServer.serve_in_memory(strict=strict, transcript="hello there") as server,
+        trealtime.open_session(
+            url=server.url,
+            api_key=server.api_key,
+            connect_stream=server.connect_stream,
+            settings=trealtime.RealtimeSettings(session_properties=transcription),
+        ) as session,
+    ):
+        with trio.fail_after(60):
+            await session.append_audio(pcm_silence(400))
+            item_id = await session.commit_audio()
+            completed = await session.wait_for(
+                events.ConversationItemInputAudioTranscriptionCompleted
+            )
+    assert completed.item_id == item_id and completed.transcript == "hello there"
+    sent = assert_every_frame_is_valid(server)
+    assert "conversation.item.input_audio_transcription.delta" in sent
+    assert "session.updated" in sent
