@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar, Unpack
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, TypeVar, Unpack
 
+import orjson
 import trio
 import trio.lowlevel
 import trio.testing
+from openai.types.realtime import RealtimeServerEvent
+from pydantic import TypeAdapter
 
 import trealtime
 from trealtime import events
@@ -107,20 +110,40 @@ class EventLog:
 
 
 class ServerMode:
-    """The fake server's mode for the scenario being run: set by the ``server_mode`` fixture
-    (tests/conftest.py), which runs every scenario in both modes."""
+    """The fake server's mode for the scenario being run, and the servers it started: set by
+    the ``server_mode`` fixture (tests/conftest.py), which runs every scenario in both modes and
+    then checks every frame those servers produced against the official types."""
 
     strict = False
+    servers: ClassVar[list[FakeRealtimeServer]] = []
 
 
-def fake_server(
+@asynccontextmanager
+async def fake_server(
     *, tcp: bool = False, **options: Unpack[FakeServerOptions]
-) -> AbstractAsyncContextManager[FakeRealtimeServer]:
+) -> AsyncIterator[FakeRealtimeServer]:
     """A fake server (in memory unless ``tcp``) in the current :class:`ServerMode`."""
     options.setdefault("strict", ServerMode.strict)
-    if tcp:
-        return FakeRealtimeServer.serve(**options)
-    return FakeRealtimeServer.serve_in_memory(**options)
+    start = FakeRealtimeServer.serve if tcp else FakeRealtimeServer.serve_in_memory
+    async with start(**options) as server:
+        ServerMode.servers.append(server)
+        yield server
+
+
+_OFFICIAL = TypeAdapter(RealtimeServerEvent)
+
+
+def assert_frames_are_valid(server: FakeRealtimeServer) -> list[str]:
+    """Validate every frame the server's simulation sent (not those a test scripted) with the
+    official ``openai`` models in strict mode; return the frames' types."""
+    types: list[str] = []
+    for connection in server.connections:
+        scripted = {id(frame) for frame in connection.scripted}
+        for frame in connection.sent:
+            if id(frame) not in scripted:
+                _OFFICIAL.validate_json(frame, strict=True)
+                types.append(orjson.loads(frame)["type"])
+    return types
 
 
 def settings_for(properties: events.SessionProperties) -> trealtime.RealtimeSettings:

@@ -9,30 +9,21 @@ the client must still work (``trealtime/testing/_fake_strict.py``).
 
 from __future__ import annotations
 
-import orjson
 import pytest
 import trio
 import trio.testing
-from agent_helpers import MANUAL, agent, pcm_silence, with_transcription
-from openai.types.realtime import RealtimeServerEvent
-from pydantic import TypeAdapter
+from agent_helpers import MANUAL, agent, assert_frames_are_valid, pcm_silence, with_transcription
 
 import trealtime
 from trealtime import events
 from trealtime.testing import FakeRealtimeServer, ToolCall
-
-OFFICIAL = TypeAdapter(RealtimeServerEvent)
 
 pytestmark = pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 
 
 def assert_every_frame_is_valid(server: FakeRealtimeServer) -> list[str]:
     """Validate what the server sent on every connection; return the frames' types."""
-    types: list[str] = []
-    for connection in server.connections:
-        for frame in connection.sent:
-            OFFICIAL.validate_json(frame, strict=True)
-            types.append(orjson.loads(frame)["type"])
+    types = assert_frames_are_valid(server)
     assert types
     return types
 

@@ -135,7 +135,8 @@ class FakeConnection:
 
     ``received`` holds every client event in arrival order (decoded and typed; frames that do not
     decode appear as ``UnknownClientEvent``/``InvalidClientEvent``), ``frames`` the raw frames,
-    ``sent`` every frame the server sent, ``faults`` every fault applied. ``state`` is the
+    ``sent`` every frame the server sent (``scripted``: those a test handed to ``send_event`` or
+    ``send_raw``, the rest the simulation's own), ``faults`` every fault applied. ``state`` is the
     protocol state (session config, conversation) for assertions. ``path`` and ``headers``
     describe the handshake.
     """
@@ -164,6 +165,7 @@ class FakeConnection:
         self.headers = dict(headers)
         self.frames: list[str | bytes] = []
         self.sent: list[str | bytes] = []
+        self.scripted: list[str | bytes] = []
         self.faults: list[Fault] = []
         self._triggers = triggers or Triggers()
         self._opening = list(opening)
@@ -216,10 +218,12 @@ class FakeConnection:
         else:
             body = {"event_id": self._new_id("event"), **event}
             text, kind = orjson.dumps(body).decode(), body.get("type")
+        self.scripted.append(text)
         await self._submit(_Frame(text, type=kind if isinstance(kind, str) else None))
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send one WebSocket frame exactly as given (text or binary), after anything queued."""
+        self.scripted.append(data)
         await self._submit(_Frame(data))
 
     async def inject(self, fault: Fault) -> None:
