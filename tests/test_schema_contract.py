@@ -40,15 +40,19 @@ from typing import Any, get_args
 
 import orjson
 import pytest
+import trio
+import trio.testing
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel
 
+import trealtime
 from trealtime import NOT_GIVEN
 from trealtime import events as ev
 from trealtime._client_events import CLIENT_EVENT_CLASSES
 from trealtime._server_events import SERVER_EVENT_CLASSES
+from trealtime.testing import FakeRealtimeServer
 
 INT64 = (-(2**63), 2**63 - 1)
 _ANNOTATIONS = {"title", "description", "default"}
@@ -317,3 +321,48 @@ def test_null_in_a_field_without_a_null_meaning_is_absent() -> None:
     assert isinstance(update.session.audio, ev.AudioConfig)
     assert isinstance(update.session.audio.input, ev.AudioInput)
     assert update.session.audio.input.turn_detection is None
+
+
+# -- the client copes with whatever the schema allows --------------------------------------------
+
+
+async def _deliver(frames: list[dict[str, Any]]) -> list[ev.ServerEvent]:
+    delivered: list[ev.ServerEvent] = []
+    async with (
+        FakeRealtimeServer.serve_in_memory() as server,
+        trealtime.open_session(
+            url=server.url, api_key=server.api_key, connect_stream=server.connect_stream
+        ) as session,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def read() -> None:
+            async for event in session:
+                delivered.append(event)
+
+        nursery.start_soon(read)
+        for frame in frames:
+            await server.send_raw(orjson.dumps(frame).decode())
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    return delivered
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
+)
+@given(st.lists(st.one_of([payloads(model) for model in SERVER_MODELS]), min_size=1, max_size=6))
+def test_a_session_takes_any_schema_valid_frames_in_its_stride(
+    frames: list[dict[str, Any]],
+) -> None:
+    # The mirror, the tools, playback and metrics all see these events; none may fail on a
+    # field the schema lets the server leave out (the session would end with the error).
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    delivered = trio.run(_deliver, frames, clock=clock)
+    typed = [
+        e for e in delivered if not isinstance(e, ev.UnknownServerEvent | ev.InvalidServerEvent)
+    ]
+    assert len(typed) == len(delivered) >= len(frames)
