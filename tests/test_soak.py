@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 import hypothesis.strategies as st
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
@@ -441,6 +442,20 @@ def test_a_keepalive_ping_during_the_server_close() -> None:
     its way (here the client hears nothing from t=0, so the ping at t=5 meets the close sent at
     t=4, whose reply the server awaits for 2 s). The server must still shut down cleanly."""
     check(run_scenario([("hang", None, 4.0), ("close", 1000, 0.0)], None, KEEPALIVE))
+
+
+@pytest.mark.parametrize("keepalive", [KEEPALIVE, None], ids=["keepalive", "no-keepalive"])
+def test_writes_that_fail_on_a_half_dead_link_end_it(keepalive: Keepalive | None) -> None:
+    """Found by the property above: the client stops hearing the server, which then closes.
+    The client's writes fail, but its reader waits on a stream that delivers nothing: the
+    link must still end (and the policy reconnect), not hold the callers' appends for ever."""
+    script: list[Step] = [
+        ("hang", None, 0.0),
+        ("close", 1001, 0.0),
+        ("append_audio", (700, False), 0.0),
+        ("append_audio", (700, False), 0.0),
+    ]
+    check(run_scenario(script, POLICY, keepalive))
 
 
 # -- long calls ----------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ __all__ = ["CloseReason", "Keepalive", "Link"]
 
 logger = logging.getLogger("trealtime")
 
+WRITE_FAILURE_GRACE = 2.0
+"""Seconds the reader may take to see the server's close frame once a write has failed."""
+
 
 @attrs.frozen
 class CloseReason:
@@ -155,28 +158,38 @@ class Link:
         await self._gate.wait()
         try:
             if self.resend is not None:
-                if not await self._write(ws, self.resend):
-                    return
+                await self._write(ws, self.resend)
                 self.resend = None
             while True:
                 try:
                     text = await self._outbound.receive()
                 except trio.EndOfChannel:
                     return
-                if not await self._write(ws, text):
+                try:
+                    await self._write(ws, text)
+                except WebSocketClosed:
                     self.resend = text
-                    return
+                    raise
+        except WebSocketClosed as closed:
+            self._drained.set()
+            await self._end_after_write_failure(closed)
         finally:
             self._drained.set()
 
-    async def _write(self, ws: WebSocket, text: str) -> bool:
-        try:
-            await ws.send_message(text)
-        except WebSocketClosed:
-            # The reader records why: the server's close frame may still be unread.
-            return False
+    async def _write(self, ws: WebSocket, text: str) -> None:
+        await ws.send_message(text)
         self._on_sent(text)
-        return True
+
+    async def _end_after_write_failure(self, closed: WebSocketClosed) -> None:
+        # The server's close frame may still be unread, and the reader records why the link
+        # ended; but a read side that has stopped delivering (a half-dead link) would keep
+        # the link, and every caller queued behind it, waiting for ever. The receive loop
+        # cancels this wait when it ends first.
+        await trio.sleep(WRITE_FAILURE_GRACE)
+        logger.warning("a write failed and the server's close never arrived: the link is dead")
+        if self.close_reason is None:
+            self.close_reason = CloseReason(closed.code, closed.reason)
+        self._cancel_scope.cancel()
 
     async def _keepalive_loop(self, ws: WebSocket, keepalive: Keepalive) -> None:
         # Any bytes received prove the peer alive: on a slow link a pong waits behind the
@@ -188,11 +201,15 @@ class Link:
             if trio.current_time() - ws.received_at < keepalive.interval:
                 continue  # data came in meanwhile: no ping needed
             pinged_at = trio.current_time()
+            ping_failed: WebSocketClosed | None = None
             with trio.move_on_after(keepalive.timeout) as scope:
                 try:
                     await ws.ping()
-                except WebSocketClosed:
-                    return
+                except WebSocketClosed as closed:
+                    ping_failed = closed
+            if ping_failed is not None:
+                await self._end_after_write_failure(ping_failed)
+                return
             if scope.cancelled_caught and not self._delivering and ws.received_at <= pinged_at:
                 logger.warning("no pong within %s s: the connection is dead", keepalive.timeout)
                 self.close_reason = CloseReason(1006, "keepalive timeout")
