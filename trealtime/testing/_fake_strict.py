@@ -6,8 +6,9 @@ server. Under ``strict`` the fake sends these events without such fields:
 
 - items: ``object``, and ``call_id`` on ``function_call`` items (the arguments events carry it);
 - ``previous_item_id`` of ``conversation.item.added``/``done`` and ``input_audio_buffer.committed``;
-- responses: ``object``, ``output_modalities``, ``max_output_tokens`` and ``audio``, and the
-  items of ``output`` as above;
+- responses: ``object``, ``output_modalities``, ``max_output_tokens`` and ``audio``, the
+  ``null`` ones of ``status_details`` and ``usage`` (a response just created has neither; the
+  schema's default is the same ``None``), and the items of ``output`` as above;
 - sessions: the audio formats' ``type`` and ``rate`` where they are PCM16 at 24 kHz, the
   API's default (the schema makes both optional);
 - ``content_index`` of ``conversation.item.input_audio_transcription.delta``.
@@ -75,8 +76,12 @@ def _item(item: Item) -> Item:
     return attrs.evolve(item, **changes) if changes else item
 
 
+_NULLABLE = ("status_details", "usage")
+
+
 def _response(response: Response) -> Response:
     output = response.output
+    unset = {name: NOT_GIVEN for name in _NULLABLE if getattr(response, name) is None}
     return attrs.evolve(
         response,
         object=NOT_GIVEN,
@@ -84,6 +89,7 @@ def _response(response: Response) -> Response:
         max_output_tokens=NOT_GIVEN,
         audio=NOT_GIVEN,
         output=[_item(item) for item in output] if isinstance(output, list) else output,
+        **unset,
     )
 
 
