@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import orjson
+
 from .._notgiven import NOT_GIVEN, NotGiven
 from ..events import ErrorDetail
 
 __all__ = [
     "ClientError",
     "check_metadata",
+    "http_error_body",
     "invalid_type",
     "invalid_value",
     "missing_parameter",
@@ -48,6 +51,17 @@ class ClientError(Exception):
             param=self.param,
             event_id=event_id if isinstance(event_id, str) else None,
         )
+
+
+def http_error_body(
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    kind: str = "invalid_request_error",
+) -> bytes:
+    """The JSON body of the API's answer to a refused HTTP request (``{"error": {...}}``)."""
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
 def _quote_list(values: Iterable[object]) -> str:

@@ -25,7 +25,7 @@ import trio
 from .._codec import to_dict
 from ._fake_calls import ACCEPTED, REFERRED, REJECTED, RINGING, FakeCalls
 from ._fake_config import default_session, update_session
-from ._fake_errors import ClientError
+from ._fake_errors import ClientError, http_error_body
 from ._fake_http import HttpRequest, HttpResponse
 
 __all__ = ["ClientSecretRecord", "FakeRestApi", "RestRequest"]
@@ -54,8 +54,7 @@ class RestRequest:
 
 def _error(status: int, message: str, *, code: str | None = None, param: str | None = None,
            kind: str = "invalid_request_error") -> HttpResponse:  # fmt: skip
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return HttpResponse(status, orjson.dumps(body))
+    return HttpResponse(status, http_error_body(message, code=code, param=param, kind=kind))
 
 
 def build_session(raw: Mapping[str, Any], new_id: Callable[[str], str], now: float) -> Any:

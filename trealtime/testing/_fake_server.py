@@ -25,7 +25,6 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict, TypeVar, Unpack
 
 import attrs
-import orjson
 import trio
 import trio.testing
 import wsproto.utilities
@@ -39,6 +38,7 @@ from ._fake_config import update_session
 from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
 from ._fake_deflate import accept_websocket
 from ._fake_errors import ClientError
+from ._fake_errors import http_error_body as _error_body
 from ._fake_faults import (
     AcceptThenClose,
     ConnectionFault,
@@ -123,11 +123,6 @@ class Handshake:
     headers: dict[str, str]
     subprotocols: tuple[str, ...]
     status: int
-
-
-def _error_body(message: str, code: str | None = None) -> bytes:
-    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
-    return orjson.dumps({"error": error})
 
 
 def _mask(key: str) -> str:
