@@ -362,13 +362,17 @@ class FakeConnection:
 
     async def _send(self, frame: _Frame) -> None:
         """Write a frame, then apply the faults of the triggers it fires."""
-        await self._websocket.send_message(frame.data)
-        self.sent.append(frame.data)
-        trim(self.sent, self._retain)
+        await self._write_frame(frame.data)
         if frame.type is None and self._triggers.watch_server:
             frame.type = frame_type(frame.data)
         for fault in self._triggers.fire(frame.type, self):
             await self._apply(fault)
+
+    async def _write_frame(self, data: str | bytes) -> None:
+        """Write one frame as it is and record it in ``sent``."""
+        await self._websocket.send_message(data)
+        self.sent.append(data)
+        trim(self.sent, self._retain)
 
     async def _apply(self, fault: Fault) -> None:
         self.faults.append(fault)
@@ -426,9 +430,7 @@ class _Wire:
         return self._connection.state.conversation_id
 
     async def write(self, data: str | bytes) -> None:
-        await self._connection._websocket.send_message(data)
-        self._connection.sent.append(data)
-        trim(self._connection.sent, self._connection._retain)
+        await self._connection._write_frame(data)
 
     async def close(self, code: int, reason: str | None) -> None:
         await self._connection.close(code, reason)
