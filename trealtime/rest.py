@@ -43,6 +43,7 @@ logger = logging.getLogger("trealtime")
 SessionSpec = SessionProperties | TranscriptionSessionProperties | Mapping[str, Any]
 """A session configuration: a model object, or its JSON form (``{"type": "realtime", …}``)."""
 
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """Retry 429 and 5xx answers and network failures with exponential backoff and jitter.
