@@ -41,12 +41,12 @@ from benchmarks.loopback import (
     floor_event_id,
     openai_connection,
     pinned,
-    runqueue_wait_s,
     server_stats,
     stamp_lag_ns,
     trealtime_session,
     trealtime_trigger,
 )
+from benchmarks.server_process import runqueue_wait_s
 
 #: The Trio clients (``openai`` runs under asyncio: :func:`run_openai_fleet`).
 CLIENTS = (TREALTIME, FLOOR, WEBSOCKET, HANDOFF)
