@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -63,7 +62,7 @@ class RetryPolicy:
         asked = _retry_after(headers or {})
         if asked is not None and 0 <= asked <= self.max_retry_after:
             return asked
-        return backoff_delay(self, attempt, random.Random())
+        return backoff_delay(self, attempt)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
