@@ -13,7 +13,6 @@ Azure detection and plaintext guard are the WebSocket session's own (:mod:`._con
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import ssl
 import time
@@ -29,6 +28,7 @@ import trio
 from ._codec import from_dict, to_dict
 from ._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvider
 from ._errors import ConfigurationError, ConnectError, HTTPStatusError, RequestTimeout
+from ._handshake import _http_date
 from ._reconnect import backoff_delay
 from ._redaction import redact, secrets_of_headers
 from ._response_models import ErrorDetail
@@ -41,6 +41,7 @@ logger = logging.getLogger("trealtime")
 
 SessionSpec = SessionProperties | TranscriptionSessionProperties | Mapping[str, Any]
 """A session configuration: a model object, or its JSON form (``{"type": "realtime", …}``)."""
+
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
@@ -79,11 +80,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return float(value)
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    when = _http_date(value.encode("latin-1", "replace"))
+    return None if when is None else max(0.0, when - time.time())
 
 
 @attrs.frozen(kw_only=True)
