@@ -222,13 +222,18 @@ class _LinkState:
 
     link: Link
     session_created: bool = False
-    configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
     renewal_planned: bool = False
     configured_at: float | None = None
+    """When the settings were confirmed (``None`` while in setup)."""
     setup_requests: list[PendingRequest] = attrs.Factory(list)
     restart: RestartRequest | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether setup is over: the settings were confirmed."""
+        return self.configured_at is not None
 
 
 class Session:
@@ -1389,7 +1394,6 @@ class Session:
             self._resend = link.resend
             link.abort(CloseReason(1006, "setup failed"))
             raise
-        state.configured = True
         state.configured_at = trio.current_time()
         link.open_gate()
         logger.debug("session ready: %s", endpoint.url)
