@@ -1669,12 +1669,16 @@ class Session:
         if self._close_reason is None:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
-        self._fail_pending(SessionClosed(reason.code, reason.reason))
+        self._end_streams(SessionClosed(reason.code, reason.reason))
+        self._outbound_send.close()  # senders waiting on a full queue learn it too
+
+    def _end_streams(self, error: SessionClosed) -> None:
+        """Fail every waiter (a restart too) with ``error`` and end the event streams."""
+        self._fail_pending(error)
         if self._restart_request is not None:
-            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
+            self._restart_request.settle(error)
         self._inbound.close()
         self._dtmf.close()
-        self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
         """Close within ``close_timeout`` whatever the server does; always release the socket.
@@ -1692,11 +1696,7 @@ class Session:
                 state.link.abort(reason)
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
-        self._fail_pending(SessionClosed(1000, "closed by the client"))
-        if self._restart_request is not None:
-            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
-        self._inbound.close()
-        self._dtmf.close()
+        self._end_streams(SessionClosed(1000, "closed by the client"))
         if self._recorder is not None:
             if state is not None:
                 self._record_link(state.link)
