@@ -1613,13 +1613,7 @@ class Session:
                 link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
                 error: Exception = ConnectTimeout("the new connection took too long")
-            except (
-                ConnectError,
-                ServerError,
-                SessionClosed,
-                ConnectionLost,
-                RequestTimeout,
-            ) as exc:
+            except _ATTEMPT_ERRORS as exc:
                 error = exc
             else:
                 self._counters.reconnects += 1
