@@ -1459,16 +1459,18 @@ class Session:
         state.renewal_planned = True
         self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
 
+    def _mid_turn(self) -> bool:
+        """A response, the user's speech or a tool call is under way."""
+        return self.response_active or self._speaking or bool(self._tools.statistics().running)
+
     async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
         """Replace a session about to expire, at a turn boundary, so a long call goes on."""
         with trio.move_on_at(deadline):
             await state.link.ended.wait()  # a connection that ends needs no renewal
-        busy = self.response_active or self._speaking or self._tools.statistics().running
-        while busy or not state.configured:  # never during setup, nor mid-turn
+        while self._mid_turn() or not state.configured:  # never during setup, nor mid-turn
             if state.link.ended.is_set():
                 return
             await trio.sleep(0.1)
-            busy = self.response_active or self._speaking or self._tools.statistics().running
         if state.link.ended.is_set() or self._closed_by_client:
             return
         logger.info("renewing the session before it expires")
