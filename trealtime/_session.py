@@ -1294,8 +1294,7 @@ class Session:
             raise trio.ClosedResourceError("the session was closed by its owner")
 
     def _check_open(self) -> None:
-        if self._closed_by_client:
-            raise trio.ClosedResourceError("the session was closed by its owner")
+        self._check_not_left()
         if self._close_reason is not None:
             self._raise_closed()
 
@@ -1307,8 +1306,7 @@ class Session:
             )
 
     def _raise_closed(self) -> NoReturn:
-        if self._closed_by_client:
-            raise trio.ClosedResourceError("the session was closed by its owner")
+        self._check_not_left()
         reason = self._close_reason or CloseReason(1006, None)
         raise SessionClosed(reason.code, reason.reason)
 
