@@ -1528,7 +1528,7 @@ class Session:
         try:
             link, replayed = await self._establish(replay=restart.keep_conversation)
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-            error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+            error = _attempt_error(exc)
             restart.settle(error)
             self._restart_request = None
             logger.warning("restart failed: %s", error)
@@ -1558,7 +1558,7 @@ class Session:
                 link, _ = await self._establish(replay=False)
                 return link
             except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-                error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+                error = _attempt_error(exc)
                 attempt += 1
                 fatal = self._link.last_error if self._link is not None else None
                 if fatal is not None and is_fatal_error_code(_code(fatal)):
@@ -1699,6 +1699,11 @@ class Session:
 
 _ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
 """How a connection attempt fails (besides taking too long)."""
+
+
+def _attempt_error(exc: Exception) -> Exception:
+    """What a failed connection attempt reports: taking too long is a :class:`ConnectTimeout`."""
+    return ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
 
 
 def _code(error: Error) -> str | None:
