@@ -1591,17 +1591,16 @@ class Session:
     ) -> Link | None:
         policy = budget.policy
         lost_at = trio.current_time()
-        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
             delay = 0.0
             if not renewal:
-                attempt += 1
                 backoff = budget.spend()
                 if backoff is None:
                     self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
                     return None
                 delay = backoff
             delay = budget.pace(trio.current_time(), delay)
+            attempt = budget.spent  # a loss with no useful connection between continues the count
             if not renewal:
                 await self._deliver(
                     Reconnecting(
