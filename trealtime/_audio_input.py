@@ -28,8 +28,8 @@ from ._session_models import AUDIO_BYTES_PER_MS
 __all__ = ["MIN_COMMIT_MS", "AudioInputPipeline", "AudioInputStatistics"]
 
 MIN_COMMIT_MS = 100
-MIN_PCM_RATE, MAX_PCM_RATE = 8000, 48000  # the sample rates PCM16 input is resampled from
 """The least audio the server accepts in ``input_audio_buffer.commit``."""
+MIN_PCM_RATE, MAX_PCM_RATE = 8000, 48000  # the sample rates PCM16 input is resampled from
 
 _PCM_RATE = 24000
 _G711_RATE = 8000

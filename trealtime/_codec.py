@@ -142,7 +142,8 @@ def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, 
     """
     members = [m for m in get_args(union) if m is not NotGiven]
     allow_none = type(None) in members
-    null_is_absent = NotGiven in get_args(union) and not allow_none
+    null_ok = allow_none or NotGiven in get_args(union)
+    absent = None if allow_none else NOT_GIVEN  # what ``null`` structures to
     members = [m for m in members if m is not type(None)]
     literals = {v for m in members if get_origin(m) is Literal for v in get_args(m)}
     scalars = [_SCALARS[m] for m in members if m in _SCALARS]
@@ -155,9 +156,8 @@ def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, 
     if len(members) == 1 and not classes and not literals:
         only_type = members[0]
         only = converter.get_structure_hook(only_type)
-        if not allow_none and not null_is_absent:
+        if not null_ok:
             return only
-        absent = None if allow_none else NOT_GIVEN
 
         def structure_optional(value: Any, _: Any) -> Any:
             return absent if value is None else only(value, only_type)
@@ -174,8 +174,8 @@ def _make_union_hook(converter: cattrs.Converter, union: Any) -> Callable[[Any, 
     list_hook = _lazy_structure(converter, containers[list]) if list in containers else None
 
     def structure(value: Any, _: Any) -> Any:
-        if value is None and (allow_none or null_is_absent):
-            return None if allow_none else NOT_GIVEN
+        if value is None and null_ok:
+            return absent
         if type(value) is dict:
             hook = tagged.get(value.get("type"), fallback_hook) if tagged else None  # type: ignore[arg-type]
             hook = hook or untagged_hook or dict_hook

@@ -41,7 +41,6 @@ _AUDIO_FIELDS = {
     "response.audio.delta": "delta",
 }
 _SECRET_KEYS = frozenset({"authorization", "headers"})
-_REDACTED = REDACTED
 _MAX_DEPTH = 64
 """Nesting kept in a scrubbed frame; deeper parts are redacted whole (and orjson writes 255)."""
 
@@ -52,10 +51,10 @@ def _redact(value: Any, depth: int = 0) -> Any:
     if not isinstance(value, dict | list):
         return value
     if depth >= _MAX_DEPTH:
-        return _REDACTED
+        return REDACTED
     if isinstance(value, dict):
         return {
-            k: _REDACTED if k in _SECRET_KEYS else _redact(v, depth + 1) for k, v in value.items()
+            k: REDACTED if k in _SECRET_KEYS else _redact(v, depth + 1) for k, v in value.items()
         }
     return [_redact(v, depth + 1) for v in value]
 
@@ -117,9 +116,9 @@ class Recorder:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
             # Not JSON (or nested past orjson's limit): kept only if no secret key could hide.
-            return text if not _has_secret_keys(text) else _REDACTED
+            return text if not _has_secret_keys(text) else REDACTED
         if not isinstance(obj, dict):
-            return text if not _has_secret_keys(text) else _REDACTED
+            return text if not _has_secret_keys(text) else REDACTED
         field = _AUDIO_FIELDS.get(obj.get("type")) if elide else None  # type: ignore[arg-type]
         if field is not None and isinstance(obj.get(field), str):
             size = _base64_size(obj[field])

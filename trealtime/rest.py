@@ -31,6 +31,7 @@ from ._codec import from_dict, to_dict
 from ._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvider
 from ._errors import ConfigurationError, ConnectError, HTTPStatusError, RequestTimeout
 from ._reconnect import backoff_delay
+from ._redaction import redact
 from ._response_models import ErrorDetail
 from ._session_models import Session as SessionConfig
 from ._session_models import SessionProperties, TranscriptionSessionProperties
@@ -41,8 +42,6 @@ logger = logging.getLogger("trealtime")
 
 SessionSpec = SessionProperties | TranscriptionSessionProperties | Mapping[str, Any]
 """A session configuration: a model object, or its JSON form (``{"type": "realtime", …}``)."""
-
-_REDACTED = "<redacted>"
 
 
 @attrs.frozen(kw_only=True)
@@ -229,7 +228,7 @@ class RestClient:
                 failure: Exception = RequestTimeout(f"no answer from POST {url} in time")
                 retry_headers: Mapping[str, str] = {}
             except httpx.TransportError as exc:
-                failure = ConnectError(f"POST {url} failed: {_redact(str(exc), secrets)}")
+                failure = ConnectError(f"POST {url} failed: {redact(str(exc), secrets)}")
                 retry_headers = {}
             else:
                 await answer.aread()
@@ -254,20 +253,13 @@ def _segment(call_id: str) -> str:
     return call_id
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
-
-
 def _status_error(answer: httpx.Response, secrets: list[str]) -> HTTPStatusError:
     """The API's ``{"error": {...}}`` body as a typed error, credentials blanked out."""
     try:
-        error = orjson.loads(_redact(answer.text, secrets)).get("error")
+        error = orjson.loads(redact(answer.text, secrets)).get("error")
         detail = from_dict(error, ErrorDetail)
     except (orjson.JSONDecodeError, AttributeError, ValueError):
-        text = _redact(answer.text, secrets)[:200].strip()
+        text = redact(answer.text, secrets)[:200].strip()
         detail = ErrorDetail(type="http_error", message=text or answer.reason_phrase)
     return HTTPStatusError(answer.status_code, answer.headers, detail)
 
