@@ -433,19 +433,6 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
-def runqueue_wait_s() -> float:
-    """Seconds this process's main thread has spent runnable but waiting for a CPU (Linux).
-
-    Its growth during a measurement shows contention from other processes, which
-    ``time.process_time()`` cannot see; 0.0 where ``/proc/self/schedstat`` is missing.
-    """
-    try:
-        with open("/proc/self/schedstat", encoding="ascii") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def cpu_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))

@@ -84,7 +84,11 @@ _CLEARED = '{"type":"input_audio_buffer.cleared","event_id":"event_bench_cleared
 
 
 def runqueue_wait_s() -> float:
-    """Seconds spent runnable but waiting for a CPU (see ``benchmarks.loopback``)."""
+    """Seconds this process's main thread has spent runnable but waiting for a CPU (Linux).
+
+    Its growth during a measurement shows contention from other processes, which
+    ``time.process_time()`` cannot see; 0.0 where ``/proc/self/schedstat`` is missing.
+    """
     try:
         with open("/proc/self/schedstat", encoding="ascii") as f:
             return int(f.read().split()[1]) / 1e9

@@ -41,12 +41,12 @@ from benchmarks.loopback import (
     floor_event_id,
     openai_connection,
     pinned,
-    runqueue_wait_s,
     server_stats,
     stamp_lag_ns,
     trealtime_session,
     trealtime_trigger,
 )
+from benchmarks.server_process import runqueue_wait_s
 
 #: The Trio clients (``openai`` runs under asyncio: :func:`run_openai_fleet`).
 CLIENTS = (TREALTIME, FLOOR, WEBSOCKET, HANDOFF)
@@ -113,6 +113,12 @@ class FleetResult:
     def server_late_p99_us(self) -> float:
         return float(self.server.get("late_p99_us", 0.0))
 
+    def take_server_stats(self, tag: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """The server's side of the window, from its stats before and after it."""
+        self.server = after["runs"].get(tag, {})
+        self.server_cpu_s = after["cpu"] - before["cpu"]
+        self.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
+
     def frame_counter(self) -> _FrameCounter:
         """A counter for one session's stamped frames, adding into this result."""
         return _FrameCounter(self)
@@ -171,6 +177,20 @@ class Fleet:
     def query(self) -> dict[str, Any]:
         """The server's query for this fleet's paced stream."""
         return {"bench": "paced", "rate": self.rate, "count": self.count, "run": self.tag}
+
+
+class _Clocks:
+    """This process's CPU, wall and run-queue-wait clocks from the start of a measured window."""
+
+    def __init__(self) -> None:
+        self._cpu, self._wall = time.process_time(), time.perf_counter()
+        self._wait = runqueue_wait_s()
+
+    def stop(self, result: FleetResult) -> None:
+        """End the window: what each clock counted goes into ``result``."""
+        result.cpu_s = time.process_time() - self._cpu
+        result.wall_s = time.perf_counter() - self._wall
+        result.wait_s = runqueue_wait_s() - self._wait
 
 
 class _Countdown:
@@ -233,7 +253,7 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         # Both processes are measured over the same window: the stream, without opening
         # or closing.
         before = await fetch_stats(server)
-        cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
+        clocks = _Clocks()
         if fleet.window is not None:
             fleet.window(True)
         go.set()
@@ -248,16 +268,12 @@ async def run_fleet(server: ServerAddress, client: str, fleet: Fleet) -> FleetRe
         result.timed_out = scope.cancelled_caught
         if fleet.window is not None:
             fleet.window(False)
-        result.cpu_s = time.process_time() - cpu0
-        result.wall_s = time.perf_counter() - wall0
-        result.wait_s = runqueue_wait_s() - wait0
+        clocks.stop(result)
         after = await fetch_stats(server)
         if result.timed_out:
             nursery.cancel_scope.cancel()
         release.set()
-    result.server = after["runs"].get(fleet.tag, {})
-    result.server_cpu_s = after["cpu"] - before["cpu"]
-    result.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
+    result.take_server_stats(fleet.tag, before, after)
     return result
 
 
@@ -391,25 +407,21 @@ async def run_openai_fleet(server: ServerAddress, fleet: Fleet) -> FleetResult:
     await settled.zero.wait()
     # The stats come over a Trio client in a thread: this loop is never blocked by it.
     before = await asyncio.to_thread(server_stats, server)
-    cpu0, wall0, wait0 = time.process_time(), time.perf_counter(), runqueue_wait_s()
+    clocks = _Clocks()
     go.set()
     try:
         async with asyncio.timeout(fleet.nominal_seconds + fleet.grace):
             await streamed.zero.wait()
     except TimeoutError:
         result.timed_out = True
-    result.cpu_s = time.process_time() - cpu0
-    result.wall_s = time.perf_counter() - wall0
-    result.wait_s = runqueue_wait_s() - wait0
+    clocks.stop(result)
     after = await asyncio.to_thread(server_stats, server)
     if result.timed_out:
         for task in tasks:
             task.cancel()
     release.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    result.server = after["runs"].get(fleet.tag, {})
-    result.server_cpu_s = after["cpu"] - before["cpu"]
-    result.server_wait_s = after.get("wait", 0.0) - before.get("wait", 0.0)
+    result.take_server_stats(fleet.tag, before, after)
     return result
 
 

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 
 import trealtime
 from trealtime import events
-from trealtime.testing import FakeRealtimeServer, FakeServerOptions
+from trealtime.testing import FakeConnection, FakeRealtimeServer, FakeServerOptions
 
 E = TypeVar("E", bound=events.ServerEvent)
 C = TypeVar("C", bound=events.ClientEvent)
@@ -203,6 +203,16 @@ def wire(
 ) -> list[str]:
     """The types of the client events the server received, in order."""
     return [event.type for event in server.received if not isinstance(event, skip)]
+
+
+def output_audio_sent(connection: FakeConnection) -> bytes:
+    """The output audio the fake server sent on a connection, decoded."""
+    audio = bytearray()
+    for frame in connection.sent:
+        data = orjson.loads(frame)
+        if data["type"] == "response.output_audio.delta":
+            audio += base64.b64decode(data["delta"])
+    return bytes(audio)
 
 
 def server_errors(log: EventLog) -> list[str | None]:

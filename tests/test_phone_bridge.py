@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 import trio
+from agent_helpers import output_audio_sent
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from examples.phone_bridge import BridgeConfig, PhoneBridge, phone_settings, twilio
@@ -109,16 +110,6 @@ class FakeTwilio:
             await self.receive()
 
 
-def audio_deltas(connection: FakeConnection) -> bytes:
-    """The output audio the fake server sent on a connection, decoded."""
-    audio = bytearray()
-    for frame in connection.sent:
-        data = orjson.loads(frame)
-        if data["type"] == "response.output_audio.delta":
-            audio += base64.b64decode(data["delta"])
-    return bytes(audio)
-
-
 def appended(connection: FakeConnection) -> bytes:
     return b"".join(
         e.audio_bytes() for e in connection.received if isinstance(e, events.InputAudioBufferAppend)
@@ -200,7 +191,7 @@ async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
     assert speech.startswith(heard_by_server)
     # ... and the answer reached the caller byte for byte, a mark after every piece.
     assert call.responses[0].status == "completed"
-    answer = audio_deltas(connection)
+    answer = output_audio_sent(connection)
     assert answer
     assert bytes(phone.audio_in) == answer
     assert call.marks_played == call.media_out == phone.media
@@ -266,7 +257,7 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
     outputs = [e for e in connection.received if isinstance(e, events.ConversationItemCreate)]
     assert [type(e.item) for e in outputs] == [events.FunctionCallOutputItem]
     assert [r.status for r in call.responses] == ["completed", "completed"]
-    assert phone.audio_in == audio_deltas(connection)  # the spoken answer, untouched
+    assert phone.audio_in == output_audio_sent(connection)  # the spoken answer, untouched
     assert phone.media > 0
 
 

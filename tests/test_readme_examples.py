@@ -22,6 +22,7 @@ import trio.testing
 import trealtime
 from trealtime import events
 from trealtime.testing import (
+    FakeCall,
     FakeRealtimeServer,
     RejectHandshake,
     Reset,
@@ -314,13 +315,22 @@ def test_readme_transcription_snippet_runs_as_written() -> None:
     )
 
 
+def incoming_call_webhook(call: FakeCall, secret: str) -> tuple[bytes, dict[str, str]]:
+    """The signed ``realtime.call.incoming`` webhook (body, headers) announcing ``call``."""
+    from trealtime.webhooks import sign_webhook
+
+    body = (
+        b'{"id":"evt_1","type":"realtime.call.incoming","created_at":1,'
+        b'"data":{"call_id":"' + call.call_id.encode() + b'","sip_headers":[]}}'
+    )
+    return body, sign_webhook(body, secret, webhook_id="evt_1")
+
+
 async def test_readme_calls_snippets_run_as_written(
     realtime_server: FakeRealtimeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The key minting and the SIP webhook sketch, against the fake server's REST API and
     calls; only the yours names (the webhook secret, the nursery, a tool) are filled in."""
-    from trealtime.webhooks import sign_webhook
-
     (keys,) = _by_section("Keys for browsers and phones")
     (sip,) = _by_section("SIP calls: accept, then a sideband session")
     assert sip.yours == {"WEBHOOK_SECRET", "nursery", "order_status"}
@@ -346,11 +356,7 @@ async def test_readme_calls_snippets_run_as_written(
     namespace = {"__name__": "readme", "WEBHOOK_SECRET": secret, "order_status": order_status}
     exec(compile(sip.code, "README.md:SIP calls", "exec"), namespace)
     call = realtime_server.calls.add(kind="sip")
-    body = (
-        b'{"id":"evt_1","type":"realtime.call.incoming","created_at":1,'
-        b'"data":{"call_id":"' + call.call_id.encode() + b'","sip_headers":[]}}'
-    )
-    headers = sign_webhook(body, secret, webhook_id="evt_1")
+    body, headers = incoming_call_webhook(call, secret)
     on_webhook = namespace["on_webhook"]
     with trio.fail_after(20):
         async with trealtime.open_rest_client() as rest, trio.open_nursery() as nursery:
@@ -475,14 +481,8 @@ async def test_the_calls_snippets(
                     if press.event == "0":
                         await rest.refer_call(call_id, "tel:+15550100000")
 
-    from trealtime.webhooks import sign_webhook
-
     call = realtime_server.calls.add(kind="sip")
-    body = (
-        b'{"id":"evt_1","type":"realtime.call.incoming","created_at":1,'
-        b'"data":{"call_id":"' + call.call_id.encode() + b'","sip_headers":[]}}'
-    )
-    headers = sign_webhook(body, webhook_secret, webhook_id="evt_1")
+    body, headers = incoming_call_webhook(call, webhook_secret)
     with trio.fail_after(20):
         async with trealtime.open_rest_client(url=url) as rest, trio.open_nursery() as nursery:
             assert await on_webhook(body, {**headers, "webhook-id": "evt_2"}, rest) == 400

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +13,7 @@ import trio
 from trealtime import (
     ConnectionRejected,
     RealtimeSettings,
+    Session,
     SessionProperties,
     open_rest_client,
     open_session,
@@ -50,16 +53,22 @@ async def accepted_call(server: FakeRealtimeServer, **session: object) -> FakeCa
     return call
 
 
+def call_session(
+    server: FakeRealtimeServer, call: FakeCall, **options: Any
+) -> AbstractAsyncContextManager[Session]:
+    """A sideband session on ``call``, a call ``server`` accepted."""
+    return open_session(api_key=server.api_key, url=server.url, call_id=call.call_id, **options)
+
+
 @pytest.mark.parametrize("realtime_server_options", [{}, {"strict": True}])
 async def test_a_sideband_session_starts_from_the_accepted_config(
     realtime_server: FakeRealtimeServer,
 ) -> None:
     call = await accepted_call(realtime_server, instructions="Answer the phone.")
     with trio.fail_after(10):
-        async with open_session(
-            api_key=realtime_server.api_key,
-            url=realtime_server.url,
-            call_id=call.call_id,
+        async with call_session(
+            realtime_server,
+            call,
             settings=RealtimeSettings(model="ignored-on-a-call", temperature=0.9),
         ) as session:
             assert isinstance(session.properties, SessionProperties)
@@ -114,12 +123,7 @@ async def test_tools_transcripts_and_responses_run_on_a_call(
         return {"order_id": order_id, "status": "shipped"}
 
     with trio.fail_after(20):
-        async with open_session(
-            api_key=realtime_server.api_key,
-            url=realtime_server.url,
-            call_id=call.call_id,
-            tools=[order_status],
-        ) as session:
+        async with call_session(realtime_server, call, tools=[order_status]) as session:
             await call.speak()
             first = await session.wait_for(ResponseDone)  # the tool call
             second = await session.wait_for(ResponseDone)  # the answer after it
@@ -142,9 +146,7 @@ async def test_dtmf_keys_arrive_typed_to_every_listener_until_the_call_ends(
 ) -> None:
     call = await accepted_call(realtime_server)
     with trio.fail_after(10):
-        async with open_session(
-            api_key=realtime_server.api_key, url=realtime_server.url, call_id=call.call_id
-        ) as session:
+        async with call_session(realtime_server, call) as session:
             keys = session.dtmf()
             with session.dtmf() as early_leaver:
                 await call.press("12")
@@ -163,9 +165,7 @@ async def test_dtmf_keys_arrive_typed_to_every_listener_until_the_call_ends(
 async def test_output_audio_buffer_events_are_typed(realtime_server: FakeRealtimeServer) -> None:
     call = await accepted_call(realtime_server)
     with trio.fail_after(10):
-        async with open_session(
-            api_key=realtime_server.api_key, url=realtime_server.url, call_id=call.call_id
-        ) as session:
+        async with call_session(realtime_server, call) as session:
             for kind in ("started", "stopped", "cleared"):
                 await realtime_server.send_event(
                     {"type": f"output_audio_buffer.{kind}", "response_id": "resp_1"}
@@ -181,9 +181,7 @@ async def test_the_caller_speaking_reaches_the_session_as_vad_events(
 ) -> None:
     call = await accepted_call(realtime_server)
     with trio.fail_after(10):
-        async with open_session(
-            api_key=realtime_server.api_key, url=realtime_server.url, call_id=call.call_id
-        ) as session:
+        async with call_session(realtime_server, call) as session:
             await call.speak()
             await session.wait_for(InputAudioBufferSpeechStarted)
             await session.wait_for(ResponseDone)

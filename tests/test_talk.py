@@ -7,7 +7,6 @@ given and reports what it has played, as the real one does from its audio callba
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import math
 import sys
@@ -19,14 +18,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 import pytest
 import trio
 import trio.lowlevel
+from agent_helpers import output_audio_sent
 
 from trealtime import _talk, events
 from trealtime.__main__ import main
-from trealtime.testing import FakeConnection, FakeRealtimeServer, silence, synthesize_speech
+from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
 
 BYTES_PER_MS = 48
 CHUNK = 20 * BYTES_PER_MS
@@ -106,15 +105,6 @@ def fake_devices(microphone: FakeMicrophone, speaker: FakeSpeaker) -> _talk.Devi
     return devices
 
 
-def audio_sent(connection: FakeConnection) -> bytes:
-    audio = bytearray()
-    for frame in connection.sent:
-        data = orjson.loads(frame)
-        if data["type"] == "response.output_audio.delta":
-            audio += base64.b64decode(data["delta"])
-    return bytes(audio)
-
-
 def utterance(seed: int = 7) -> bytes:
     return synthesize_speech(1500, seed=seed) + silence(1000)
 
@@ -143,7 +133,7 @@ async def test_talk_streams_the_microphone_plays_the_answer_and_prints_the_trans
     assert "assistant: It is noon in Lisbon." in lines
     assert lines.index("you: what time is it") < lines.index("assistant: It is noon in Lisbon.")
     # The speaker played the answer's audio exactly, and the microphone's audio went up as is.
-    assert bytes(speaker.played) == audio_sent(connection)
+    assert bytes(speaker.played) == output_audio_sent(connection)
     assert speaker.played
     appended = b"".join(
         e.audio_bytes() for e in connection.received if isinstance(e, events.InputAudioBufferAppend)

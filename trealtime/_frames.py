@@ -39,7 +39,7 @@ __all__ = [
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RSV1 = 0x40  # "compressed", on the first frame of a message, once permessage-deflate is agreed
 
-_COALESCED = 4096  # pending reads this size or larger are held apart, smaller ones coalesced
+_COALESCED = 1024  # pending reads this size or larger are held apart, smaller ones coalesced
 _MAX_CONTROL_PAYLOAD = 125
 _MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
 # Codes a peer must never put on the wire (RFC 6455 section 7.4.1): they mean "no code",

@@ -75,11 +75,11 @@ class ReconnectPolicy:
     """Open a fresh session this many seconds before ``expires_at`` (at a turn boundary);
     ``None`` lets the session run into the server's limit."""
     reanchor_note: str | None = None
+    """A system message added after the replayed conversation, e.g. to restate the persona."""
     useful_after: float = 30.0
     """Seconds a connection must stay up to count as useful when no response completed on it."""
     max_connects_per_minute: int = 10
     """Connections (reconnects and renewals) opened in any 60 s at most; more wait their turn."""
-    """A system message added after the replayed conversation, e.g. to restate the persona."""
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based)."""

@@ -222,13 +222,18 @@ class _LinkState:
 
     link: Link
     session_created: bool = False
-    configured: bool = False
     last_error: Error | None = None
     renewing: bool = False
     renewal_planned: bool = False
     configured_at: float | None = None
+    """When the settings were confirmed (``None`` while in setup)."""
     setup_requests: list[PendingRequest] = attrs.Factory(list)
     restart: RestartRequest | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether setup is over: the settings were confirmed."""
+        return self.configured_at is not None
 
 
 class Session:
@@ -1289,8 +1294,7 @@ class Session:
             raise trio.ClosedResourceError("the session was closed by its owner")
 
     def _check_open(self) -> None:
-        if self._closed_by_client:
-            raise trio.ClosedResourceError("the session was closed by its owner")
+        self._check_not_left()
         if self._close_reason is not None:
             self._raise_closed()
 
@@ -1302,8 +1306,7 @@ class Session:
             )
 
     def _raise_closed(self) -> NoReturn:
-        if self._closed_by_client:
-            raise trio.ClosedResourceError("the session was closed by its owner")
+        self._check_not_left()
         reason = self._close_reason or CloseReason(1006, None)
         raise SessionClosed(reason.code, reason.reason)
 
@@ -1389,7 +1392,6 @@ class Session:
             self._resend = link.resend
             link.abort(CloseReason(1006, "setup failed"))
             raise
-        state.configured = True
         state.configured_at = trio.current_time()
         link.open_gate()
         logger.debug("session ready: %s", endpoint.url)
@@ -1455,16 +1457,18 @@ class Session:
         state.renewal_planned = True
         self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
 
+    def _mid_turn(self) -> bool:
+        """A response, the user's speech or a tool call is under way."""
+        return self.response_active or self._speaking or bool(self._tools.statistics().running)
+
     async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
         """Replace a session about to expire, at a turn boundary, so a long call goes on."""
         with trio.move_on_at(deadline):
             await state.link.ended.wait()  # a connection that ends needs no renewal
-        busy = self.response_active or self._speaking or self._tools.statistics().running
-        while busy or not state.configured:  # never during setup, nor mid-turn
+        while self._mid_turn() or not state.configured:  # never during setup, nor mid-turn
             if state.link.ended.is_set():
                 return
             await trio.sleep(0.1)
-            busy = self.response_active or self._speaking or self._tools.statistics().running
         if state.link.ended.is_set() or self._closed_by_client:
             return
         logger.info("renewing the session before it expires")
@@ -1524,7 +1528,7 @@ class Session:
         try:
             link, replayed = await self._establish(replay=restart.keep_conversation)
         except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-            error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+            error = _attempt_error(exc)
             restart.settle(error)
             self._restart_request = None
             logger.warning("restart failed: %s", error)
@@ -1554,7 +1558,7 @@ class Session:
                 link, _ = await self._establish(replay=False)
                 return link
             except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-                error = ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
+                error = _attempt_error(exc)
                 attempt += 1
                 fatal = self._link.last_error if self._link is not None else None
                 if fatal is not None and is_fatal_error_code(_code(fatal)):
@@ -1587,17 +1591,16 @@ class Session:
     ) -> Link | None:
         policy = budget.policy
         lost_at = trio.current_time()
-        attempt = budget.spent  # the budget's count: a loss with no use between continues it
         while True:
             delay = 0.0
             if not renewal:
-                attempt += 1
                 backoff = budget.spend()
                 if backoff is None:
                     self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
                     return None
                 delay = backoff
             delay = budget.pace(trio.current_time(), delay)
+            attempt = budget.spent  # a loss with no useful connection between continues the count
             if not renewal:
                 await self._deliver(
                     Reconnecting(
@@ -1609,13 +1612,7 @@ class Session:
                 link, replayed = await self._establish(replay=True)
             except trio.TooSlowError:
                 error: Exception = ConnectTimeout("the new connection took too long")
-            except (
-                ConnectError,
-                ServerError,
-                SessionClosed,
-                ConnectionLost,
-                RequestTimeout,
-            ) as exc:
+            except _ATTEMPT_ERRORS as exc:
                 error = exc
             else:
                 self._counters.reconnects += 1
@@ -1665,12 +1662,16 @@ class Session:
         if self._close_reason is None:
             self._close_reason = reason
             logger.info("session closed: code %s %s", reason.code, reason.reason or "")
-        self._fail_pending(SessionClosed(reason.code, reason.reason))
+        self._end_streams(SessionClosed(reason.code, reason.reason))
+        self._outbound_send.close()  # senders waiting on a full queue learn it too
+
+    def _end_streams(self, error: SessionClosed) -> None:
+        """Fail every waiter (a restart too) with ``error`` and end the event streams."""
+        self._fail_pending(error)
         if self._restart_request is not None:
-            self._restart_request.settle(SessionClosed(reason.code, reason.reason))
+            self._restart_request.settle(error)
         self._inbound.close()
         self._dtmf.close()
-        self._outbound_send.close()  # senders waiting on a full queue learn it too
 
     async def _close(self, *, polite: bool) -> None:
         """Close within ``close_timeout`` whatever the server does; always release the socket.
@@ -1688,11 +1689,7 @@ class Session:
                 state.link.abort(reason)
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
-        self._fail_pending(SessionClosed(1000, "closed by the client"))
-        if self._restart_request is not None:
-            self._restart_request.settle(SessionClosed(1000, "closed by the client"))
-        self._inbound.close()
-        self._dtmf.close()
+        self._end_streams(SessionClosed(1000, "closed by the client"))
         if self._recorder is not None:
             if state is not None:
                 self._record_link(state.link)
@@ -1701,6 +1698,11 @@ class Session:
 
 _ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
 """How a connection attempt fails (besides taking too long)."""
+
+
+def _attempt_error(exc: Exception) -> Exception:
+    """What a failed connection attempt reports: taking too long is a :class:`ConnectTimeout`."""
+    return ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
 
 
 def _code(error: Error) -> str | None:

@@ -49,7 +49,6 @@ __all__ = [
 
 SAMPLE_RATE = 24000  # the session's own PCM16 rate: no resampling either way
 BLOCK_MS = 20
-BYTES_PER_MS = 48
 
 
 class Microphone(Protocol):

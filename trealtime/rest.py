@@ -13,9 +13,7 @@ Azure detection and plaintext guard are the WebSocket session's own (:mod:`._con
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -30,8 +28,9 @@ import trio
 from ._codec import from_dict, to_dict
 from ._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvider
 from ._errors import ConfigurationError, ConnectError, HTTPStatusError, RequestTimeout
+from ._handshake import _http_date
 from ._reconnect import backoff_delay
-from ._redaction import redact
+from ._redaction import redact, secrets_of_headers
 from ._response_models import ErrorDetail
 from ._session_models import Session as SessionConfig
 from ._session_models import SessionProperties, TranscriptionSessionProperties
@@ -64,7 +63,7 @@ class RetryPolicy:
         asked = _retry_after(headers or {})
         if asked is not None and 0 <= asked <= self.max_retry_after:
             return asked
-        return backoff_delay(self, attempt, random.Random())
+        return backoff_delay(self, attempt)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -81,11 +80,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return float(value)
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    when = _http_date(value.encode("latin-1", "replace"))
+    return None if when is None else max(0.0, when - time.time())
 
 
 @attrs.frozen(kw_only=True)
@@ -216,8 +212,7 @@ class RestClient:
         attempt = 0
         while True:
             auth = await self._credentials.headers(self._azure)
-            secrets = [value.partition(" ")[2] or value for _, value in auth]
-            secrets += self._credentials.secrets()
+            secrets = secrets_of_headers(auth).union(self._credentials.secrets())
             headers = {**dict(auth), "Accept": accept}
             try:
                 if files is not None:
@@ -253,7 +248,7 @@ def _segment(call_id: str) -> str:
     return call_id
 
 
-def _status_error(answer: httpx.Response, secrets: list[str]) -> HTTPStatusError:
+def _status_error(answer: httpx.Response, secrets: set[str]) -> HTTPStatusError:
     """The API's ``{"error": {...}}`` body as a typed error, credentials blanked out."""
     try:
         error = orjson.loads(redact(answer.text, secrets)).get("error")

@@ -40,6 +40,7 @@ class CompressionScenario:
     description = "permessage-deflate on a voice turn: bytes saved vs client CPU per event"
 
     def run(self, config: RunConfig) -> ScenarioResult:
+        from benchmarks.server_process import frame
         from trealtime._deflate import Agreement, Deflater, Inflater
         from trealtime._frames import RSV1, TEXT, client_frame
         from trealtime.events import decode_server_event
@@ -47,7 +48,7 @@ class CompressionScenario:
 
         terms = Agreement(15, 15, False, False, level=1)
         speech_frames = _with_audio(voice_turn().frames, synthesize_speech(6000))
-        plain_stream = b"".join(_server_frame(f.encode(), compressed=False) for f in speech_frames)
+        plain_stream = b"".join(frame(f) for f in speech_frames)
         deflated_stream = b"".join(_deflated(speech_frames))
         read_case = f"read + decode a voice turn ({len(speech_frames)} frames)"
 
@@ -152,16 +153,6 @@ def _with_audio(frames: Sequence[str], pcm: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _server_frame(payload: bytes, *, compressed: bool) -> bytes:
-    first = 0x80 | (0x40 if compressed else 0) | 0x1
-    length = len(payload)
-    if length < 126:
-        return bytes((first, length)) + payload
-    if length < 65536:
-        return bytes((first, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((first, 127)) + length.to_bytes(8, "big") + payload
-
-
 def _compress_each(messages: Sequence[bytes], level: int) -> list[bytes]:
     """Each message compressed as permessage-deflate does, one context across them."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
@@ -169,8 +160,11 @@ def _compress_each(messages: Sequence[bytes], level: int) -> list[bytes]:
 
 
 def _deflated(frames: Sequence[str]) -> list[bytes]:
+    from benchmarks.server_process import frame
+    from trealtime._frames import RSV1, TEXT
+
     payloads = _compress_each([f.encode() for f in frames], zlib.Z_DEFAULT_COMPRESSION)
-    return [_server_frame(p, compressed=True) for p in payloads]
+    return [frame(p, RSV1 | TEXT) for p in payloads]  # RSV1: a compressed message
 
 
 def _deflated_size(messages: Sequence[bytes], *, level: int) -> int:
