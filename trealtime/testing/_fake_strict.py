@@ -4,7 +4,8 @@ The fake server normally fills in every field, as OpenAI's server happens to; a 
 leans on one the schema marks optional passes against the fake and fails against another
 server. Under ``strict`` the fake sends these events without such fields:
 
-- items: ``object``, and ``call_id`` on ``function_call`` items (the arguments events carry it);
+- items: ``object`` and ``status`` (the events say where an item is in its life), and
+  ``call_id`` on ``function_call`` items (the arguments events carry it);
 - ``previous_item_id`` of ``conversation.item.added``/``done`` and ``input_audio_buffer.committed``;
 - responses: ``object``, ``output_modalities``, ``max_output_tokens`` and ``audio``, the
   ``null`` ones of ``status_details`` and ``usage`` (a response just created has neither; the
@@ -13,9 +14,9 @@ server. Under ``strict`` the fake sends these events without such fields:
   API's default (the schema makes both optional);
 - ``content_index`` of ``conversation.item.input_audio_transcription.delta``.
 
-Fields that identify or finish things (ids, ``status``, usage, errors) are sent as usual, and
-so is a response's ``conversation_id``: the protocol gives it a meaning (``null`` marks an
-out-of-band response, reference §3.8), the only sign of one the spec documents.
+Fields that identify or finish things (ids, a response's ``status``, usage, errors) are sent
+as usual, and so is a response's ``conversation_id``: the protocol gives it a meaning (``null``
+marks an out-of-band response, reference §3.8), the only sign of one the spec documents.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def leave_out_optional(event: ServerEvent) -> ServerEvent:
 
 def _item(item: Item) -> Item:
     changes: dict[str, Any] = {}
-    if "object" in attrs.fields_dict(type(item)):
-        changes["object"] = NOT_GIVEN
+    fields = attrs.fields_dict(type(item))
+    for name in ("object", "status"):
+        if name in fields:
+            changes[name] = NOT_GIVEN
     if isinstance(item, FunctionCallItem):
         changes["call_id"] = NOT_GIVEN
     return attrs.evolve(item, **changes) if changes else item
