@@ -42,7 +42,7 @@ async def test_three_queued_responses_all_complete_without_an_echo(
         handles = [await session.create_response(TEXT_ONLY) for _ in range(3)]
         responses = [await handle.done() for handle in handles]  # no RequestTimeout
         elapsed = trio.current_time() - started  # virtual time: exact, not a timing
-    assert [r.status for r in responses] == ["completed"] * 3
+    assert [r.final_status for r in responses] == ["completed"] * 3
     assert len({r.id for r in responses}) == 3
     assert all(r.metadata is None for r in responses)  # the server did not echo
     assert elapsed < TIMEOUT  # no request waited out a timeout before the next was sent
@@ -62,7 +62,7 @@ async def test_send_text_then_create_response_without_an_echo(
         second = await handle.done()
         assert trio.current_time() - started < TIMEOUT
         dones = await log.wait_count(events.ResponseDone, 2)
-    assert second.status == "completed"
+    assert second.final_status == "completed"
     assert [d.response.id for d in dones][-1] == second.id
 
 
@@ -109,7 +109,7 @@ async def test_the_callers_metadata_goes_out_exactly_as_given(
         after = await (await session.create_response(TEXT_ONLY)).done()
     assert refused.value.code == "object_above_max_properties"
     assert refused.value.param == "response.metadata"
-    assert [full.status, cleared.status, after.status] == ["completed"] * 3
+    assert [full.final_status, cleared.final_status, after.final_status] == ["completed"] * 3
     metadata = [_metadata(create) for create in sent(server, events.ResponseCreate)]
     assert metadata[0] == sixteen
     assert metadata[1] is None  # sent as null, not left out
