@@ -7,6 +7,8 @@ the API's limits. In memory with the autojump clock, so a wait for a timeout wou
 
 from __future__ import annotations
 
+import attrs
+import orjson
 import pytest
 import trio
 import trio.testing
@@ -14,7 +16,7 @@ from agent_helpers import MANUAL, agent, sent
 
 import trealtime
 from trealtime import events
-from trealtime.testing import FakeRealtimeServer, echo_reply
+from trealtime.testing import FakeRealtimeServer, Fault, Wire, echo_reply
 
 TIMEOUT = 10.0
 TEXT_ONLY = events.ResponseParams(output_modalities=["text"])
@@ -90,6 +92,48 @@ async def test_out_of_band_responses_are_told_apart_without_an_echo(
     assert texts == [f"You said: {word}" for word in words]
     assert _text(in_conversation) == "You said: the conversation"
     assert in_conversation.conversation_id is not None
+
+
+@attrs.frozen
+class AnswerInReverse(Fault):
+    """A server that echoes the callers' metadata but answers concurrent out-of-band requests
+    in the reverse order (the API promises no order between them): created and done for each
+    ``metadata`` given, last first, ahead of the fake's own answers."""
+
+    metadata: tuple[dict[str, str], ...]
+
+    async def apply(self, wire: Wire) -> None:
+        await trio.sleep(1)  # every request has reached the client's sequencer by now
+        answers = [(f"resp_reverse_{i}", m) for i, m in reversed(list(enumerate(self.metadata)))]
+        for status in ("in_progress", "completed"):
+            kind = "response.created" if status == "in_progress" else "response.done"
+            for response_id, metadata in answers:
+                response = {
+                    "id": response_id,
+                    "status": status,
+                    "conversation_id": None,
+                    "metadata": metadata,
+                }
+                frame = {"type": kind, "event_id": f"ev_{kind}_{response_id}", "response": response}
+                await wire.write(orjson.dumps(frame).decode())
+
+
+async def test_out_of_band_responses_answered_in_reverse_are_told_apart_by_their_metadata(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    jobs = ({"job": "first"}, {"job": "second"}, {"job": "third"})
+    async with (
+        FakeRealtimeServer.serve_in_memory(strict=True) as server,
+        agent(server, MANUAL, request_timeout=TIMEOUT) as (session, _),
+    ):
+        server.on_client_event(events.ResponseCreate, AnswerInReverse(jobs))
+        handles = [
+            await session.create_response(TEXT_ONLY, conversation="none", metadata=dict(job))
+            for job in jobs
+        ]
+        answered = [await handle.done() for handle in handles]
+    assert [r.id for r in answered] == [f"resp_reverse_{i}" for i in range(len(jobs))]
+    assert [r.metadata for r in answered] == list(jobs)
 
 
 async def test_the_callers_metadata_goes_out_exactly_as_given(
