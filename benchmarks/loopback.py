@@ -42,8 +42,8 @@ import trio_websocket
 
 from benchmarks import fixtures
 from benchmarks.contenders import FLOOR, HANDOFF, PLAIN, TLS, WEBSOCKET, openai_realtime
-from trealtime._connect import open_tcp_or_tls
-from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
+from trealtime._transport._connect import open_tcp_or_tls
+from trealtime._transport._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0

@@ -68,8 +68,8 @@ import trio.lowlevel
 import trio_websocket
 
 from benchmarks import fixtures
-from trealtime._frames import apply_mask
-from trealtime._handshake import accept_value
+from trealtime._transport._frames import apply_mask
+from trealtime._transport._handshake import accept_value
 
 unmask = apply_mask  # a client frame's payload arrives masked; the XOR is its own inverse
 API_KEY = "sk-bench-loopback"

@@ -30,7 +30,7 @@ from agent_helpers import (
 
 import trealtime
 from trealtime import events
-from trealtime._playback import Truncation
+from trealtime._agent._playback import Truncation
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
 
 pytestmark = pytest.mark.usefixtures("server_mode")

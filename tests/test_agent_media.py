@@ -16,7 +16,7 @@ from agent_helpers import MANUAL, agent, fake_server, sent, server_errors, settl
 
 import trealtime
 from trealtime import events
-from trealtime._images import encode_raw_frame
+from trealtime._agent._images import encode_raw_frame
 from trealtime.testing import FakeRealtimeServer
 
 pytestmark = pytest.mark.usefixtures("server_mode")

@@ -28,7 +28,7 @@ from agent_helpers import (
 )
 
 from trealtime import events
-from trealtime._metrics import TokenTotals
+from trealtime._agent._metrics import TokenTotals
 from trealtime.testing import silence, synthesize_speech
 
 pytestmark = pytest.mark.usefixtures("server_mode")

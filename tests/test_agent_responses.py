@@ -23,7 +23,7 @@ from agent_helpers import (
 
 import trealtime
 from trealtime import events
-from trealtime._response_handle import ResponseDropped, ResponseHandle
+from trealtime._session._response_handle import ResponseDropped, ResponseHandle
 from trealtime.testing import echo_reply, silence, synthesize_speech
 
 pytestmark = pytest.mark.usefixtures("server_mode")

@@ -34,8 +34,8 @@ from agent_helpers import (
 
 import trealtime
 from trealtime import events
-from trealtime._reconnect import ReconnectPolicy
-from trealtime._tools import tool_from_callable
+from trealtime._agent._tools import tool_from_callable
+from trealtime._session._reconnect import ReconnectPolicy
 from trealtime.testing import FakeRealtimeServer, ToolCall
 
 pytestmark = pytest.mark.usefixtures("server_mode")

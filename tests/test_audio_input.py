@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trealtime import ConfigurationError
-from trealtime._audio_input import AudioInputPipeline, AudioInputStatistics
+from trealtime._agent._audio_input import AudioInputPipeline, AudioInputStatistics
 
 PCM_MS = 48  # bytes per ms of 24 kHz PCM16
 G711_MS = 8

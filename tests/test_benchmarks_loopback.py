@@ -64,7 +64,7 @@ from benchmarks.server_process import (
 )
 from benchmarks.streaming import WARM_UP_FRAMES, Fleet, FleetResult, run_fleet
 from trealtime import events
-from trealtime._frames import (
+from trealtime._transport._frames import (
     TEXT,
     Close,
     FrameReader,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from trealtime.__main__ import main
-from trealtime._wav import write_wav
+from trealtime._agent._wav import write_wav
 from trealtime.testing import synthesize_speech
 
 

@@ -1665,3 +1665,9 @@ def test_content_part_audio_bytes() -> None:
     assert ev.OutputAudio(transcript="hi").audio_bytes() == b""
     item = ev.MessageItem(role="user", content=[part])
     assert ev.from_dict(ev.to_dict(item), ev.MessageItem) == item
+
+
+def test_a_wrong_type_in_an_optional_field_names_the_type_wanted_not_the_sentinel() -> None:
+    event = ev.decode_server_event('{"type": "response.done", "response": {"status": 5}}')
+    assert isinstance(event, ev.InvalidServerEvent)
+    assert event.error == "invalid value for type, expected str @ $.response.status"

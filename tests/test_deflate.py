@@ -31,9 +31,9 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Requ
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from trealtime import Deflate, RealtimeSettings, events, open_session
-from trealtime._deflate import Agreement, Deflater, Inflater, NegotiationError, agree
-from trealtime._frames import BINARY, TEXT, FrameError, FrameReader, client_frame
-from trealtime._websocket import WebSocket, connect_websocket
+from trealtime._transport._deflate import Agreement, Deflater, Inflater, NegotiationError, agree
+from trealtime._transport._frames import BINARY, TEXT, FrameError, FrameReader, client_frame
+from trealtime._transport._websocket import WebSocket, connect_websocket
 from trealtime.testing import FakeRealtimeServer, synthesize_speech
 
 MIB = 2**20

@@ -14,7 +14,7 @@ import trio
 
 import trealtime
 from trealtime import events
-from trealtime._recording import ELIDED_KEY, RecordedFrame, read_recording
+from trealtime._session._recording import ELIDED_KEY, RecordedFrame, read_recording
 from trealtime.testing import Close, Divergence, FakeRealtimeServer, synthesize_speech
 
 LIMIT = 60.0

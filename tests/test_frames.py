@@ -1,4 +1,4 @@
-"""The sans-IO frame codec (``trealtime._frames``), checked against wsproto.
+"""The sans-IO frame codec (``trealtime._transport._frames``), checked against wsproto.
 
 - a differential property: any stream of whole server frames (mostly valid, some breaking one
   rule), cut anywhere, gives the same messages, pings, pongs and close from
@@ -27,7 +27,7 @@ from wsproto.events import Ping as WsprotoPing
 from wsproto.events import Pong as WsprotoPong
 from wsproto.frame_protocol import Frame, FrameProtocol, Opcode
 
-from trealtime._frames import (
+from trealtime._transport._frames import (
     BINARY,
     CLOSE,
     CONTINUATION,

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 import trealtime
-from trealtime._recording import read_recording
+from trealtime._session._recording import read_recording
 from trealtime.testing import FakeRealtimeServer
 
 FRAMES_PER_RUN = 6000  # 2 x 6,000 frames: about 6 s here, well under 30 s loaded

@@ -24,9 +24,11 @@ import pytest
 import trio
 
 import trealtime
+import trealtime._session._facade
+import trealtime._transport._websocket
 from trealtime import events
-from trealtime._codec import decode_server_event
-from trealtime._recording import read_recording
+from trealtime._session._recording import read_recording
+from trealtime._wire._codec import decode_server_event
 from trealtime.testing import (
     LAST_CLIENT_EVENT,
     Close,
@@ -250,8 +252,8 @@ async def test_a_client_clock_running_fast_does_not_close_the_session_during_set
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fast = types.SimpleNamespace(time=lambda: time.time() + 55 * 60)
-    monkeypatch.setattr(trealtime._session, "time", fast)
-    monkeypatch.setattr(trealtime._websocket, "time", fast)
+    monkeypatch.setattr(trealtime._session._facade, "time", fast)
+    monkeypatch.setattr(trealtime._transport._websocket, "time", fast)
     policy = trealtime.ReconnectPolicy(renew_before_expiry=300.0)
     with trio.fail_after(LIMIT + 600):
         async with session_for(memory_server, reconnect=policy) as session:
@@ -630,7 +632,7 @@ def test_the_readme_names_tests_that_exist() -> None:
 
 
 def test_a_servers_date_header_is_read_or_ignored() -> None:
-    from trealtime._handshake import _http_date
+    from trealtime._transport._handshake import _http_date
 
     assert _http_date(b"Sun, 06 Nov 1994 08:49:37 GMT") == 784111777.0
     for junk in (b"", b"yesterday", b"Sun, 99 Nov 1994 08:49:37 GMT", b"\xff\xfe"):
@@ -649,7 +651,7 @@ async def test_a_frame_the_codec_itself_fails_on_is_an_invalid_event(
             raise RecursionError("simulated")
         return real(text)
 
-    monkeypatch.setattr(trealtime._session, "decode_server_event", fragile)
+    monkeypatch.setattr(trealtime._session._facade, "decode_server_event", fragile)
     with trio.fail_after(LIMIT):
         async with session_for(tcp_server) as session:
             await tcp_server.send_raw(raw("codec.breaker"))

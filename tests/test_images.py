@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from trealtime import ConfigurationError
-from trealtime._images import (
+from trealtime._agent._images import (
     ImageInput,
     ImageInputStatistics,
     encode_raw_frame,
     image_item,
     image_mime_type,
 )
-from trealtime._item_models import InputImage, MessageItem
+from trealtime._wire._item_models import InputImage, MessageItem
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(20)

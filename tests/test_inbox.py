@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from trealtime._inbox import YIELD_EVERY, Inbox
+from trealtime._transport._inbox import YIELD_EVERY, Inbox
 
 
 class _Steps(trio.abc.Instrument):

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from trealtime._metrics import MetricsTracker, ResponseMetrics, TokenTotals, format_metrics
+from trealtime._agent._metrics import MetricsTracker, ResponseMetrics, TokenTotals, format_metrics
 from trealtime.events import ErrorInfo, Response, ResponseDone, StatusDetails, decode_server_event
 
 FULL_USAGE: dict[str, Any] = {

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trealtime._playback import CurrentAudioResponse, PlaybackTracker, Truncation
+from trealtime._agent._playback import CurrentAudioResponse, PlaybackTracker, Truncation
 
 MS_100 = 4800  # bytes of 24 kHz PCM16
 

@@ -12,8 +12,8 @@ import trio
 import trealtime
 from trealtime import events
 from trealtime.__main__ import main
-from trealtime._recording import ELIDED_KEY, read_recording, restore_audio
-from trealtime._timeline import format_timeline
+from trealtime._cli._timeline import format_timeline
+from trealtime._session._recording import ELIDED_KEY, read_recording, restore_audio
 from trealtime.testing import FakeRealtimeServer, synthesize_speech
 
 MCP_SECRET = "Bearer mcp-secret-token-123"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trealtime import ConfigurationError
-from trealtime._resample import StreamResampler
+from trealtime._agent._resample import StreamResampler
 
 SOURCE_RATES = [8000, 16000, 22050, 44100, 48000]
 # soxr dithers int16 output (TPDF, +-1 LSB), so equal input may differ by this much between runs.

@@ -8,7 +8,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trealtime._responses import REQUEST_TAG, ResponseRequest, ResponseSequencer
+from trealtime._session._responses import REQUEST_TAG, ResponseRequest, ResponseSequencer
 from trealtime.events import Response, ResponseParams
 
 _ids = itertools.count()

@@ -19,7 +19,7 @@ from trealtime import (
     open_rest_client,
     open_session,
 )
-from trealtime._connect import DEFAULT_URL, Endpoint
+from trealtime._transport._connect import DEFAULT_URL, Endpoint
 from trealtime.events import TranscriptionSessionProperties
 from trealtime.testing import FakeRealtimeServer
 

@@ -50,8 +50,8 @@ from pydantic import BaseModel
 import trealtime
 from trealtime import NOT_GIVEN
 from trealtime import events as ev
-from trealtime._client_events import CLIENT_EVENT_CLASSES
-from trealtime._server_events import SERVER_EVENT_CLASSES
+from trealtime._wire._client_events import CLIENT_EVENT_CLASSES
+from trealtime._wire._server_events import SERVER_EVENT_CLASSES
 from trealtime.testing import FakeRealtimeServer
 
 INT64 = (-(2**63), 2**63 - 1)

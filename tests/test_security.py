@@ -24,7 +24,7 @@ import trustme
 
 import trealtime
 from trealtime import events
-from trealtime._connect import Credentials, Endpoint
+from trealtime._transport._connect import Credentials, Endpoint
 from trealtime.testing import FakeRealtimeServer
 
 TIMEOUT = 5.0

@@ -11,8 +11,8 @@ import trio
 
 import trealtime
 from trealtime import events
-from trealtime._link import Keepalive
-from trealtime._reconnect import ReconnectPolicy
+from trealtime._session._reconnect import ReconnectPolicy
+from trealtime._transport._link import Keepalive
 from trealtime.testing import FakeRealtimeServer
 
 

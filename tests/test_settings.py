@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trealtime._codec import to_dict
 from trealtime._errors import ConfigurationError
-from trealtime._notgiven import NOT_GIVEN, NotGiven, is_given
-from trealtime._session_models import (
+from trealtime._wire._codec import to_dict
+from trealtime._wire._notgiven import NOT_GIVEN, NotGiven, is_given
+from trealtime._wire._session_models import (
     AudioConfig,
     AudioFormat,
     AudioInput,
@@ -28,7 +28,7 @@ from trealtime._session_models import (
     Tool,
     TracingConfig,
 )
-from trealtime._settings import (
+from trealtime._wire._settings import (
     RealtimeSettings,
     ignored_settings,
     merge_session,

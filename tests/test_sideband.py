@@ -18,7 +18,7 @@ from trealtime import (
     open_rest_client,
     open_session,
 )
-from trealtime._connect import Endpoint
+from trealtime._transport._connect import Endpoint
 from trealtime.events import (
     ConversationItemCreate,
     FunctionCallOutputItem,

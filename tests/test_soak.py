@@ -32,9 +32,9 @@ from trio_websocket import ConnectionClosed
 
 import trealtime
 from trealtime import events
-from trealtime._link import Keepalive
-from trealtime._reconnect import ReconnectPolicy
-from trealtime._response_handle import ResponseHandle
+from trealtime._session._reconnect import ReconnectPolicy
+from trealtime._session._response_handle import ResponseHandle
+from trealtime._transport._link import Keepalive
 from trealtime.testing import FakeConnection, FakeRealtimeServer, silence, synthesize_speech
 
 # -- the transport: in memory, and able to hang --------------------------------------------------

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from trealtime import ServerError, SessionClosed
-from trealtime._requests import PendingRequest, RequestTracker
-from trealtime._state import Conversation, SessionState
+from trealtime._session._requests import PendingRequest, RequestTracker
+from trealtime._session._state import Conversation, SessionState
 from trealtime.events import (
     ErrorDetail,
     FunctionCallItem,

@@ -23,8 +23,9 @@ import trio
 import trio.lowlevel
 from agent_helpers import output_audio_sent
 
-from trealtime import _talk, events
+from trealtime import events
 from trealtime.__main__ import main
+from trealtime._cli import _talk
 from trealtime.testing import FakeRealtimeServer, silence, synthesize_speech
 
 BYTES_PER_MS = 48

@@ -12,8 +12,8 @@ import trio
 import trio.testing
 
 from trealtime import ConfigurationError, SessionClosed
-from trealtime._tool_runner import ToolCallRunner, ToolRunnerStatistics
-from trealtime._tools import CANCELLED, ToolRegistry
+from trealtime._agent._tool_runner import ToolCallRunner, ToolRunnerStatistics
+from trealtime._agent._tools import CANCELLED, ToolRegistry
 
 
 @attrs.define

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from trealtime import ConfigurationError
-from trealtime._tools import (
+from trealtime._agent._tools import (
     COMPLETED,
     ToolArgumentsError,
     ToolRegistry,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trealtime._wav import WavAudio, read_wav, write_wav
+from trealtime._agent._wav import WavAudio, read_wav, write_wav
 
 
 def _pcm(*samples: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The client WebSocket (``trealtime._websocket``, our own framing) against real peers.
+"""The client WebSocket (``trealtime._transport._websocket``, our own framing) against real peers.
 
 Most tests talk to :class:`Peer`, a server written with wsproto over in-memory streams
 (virtual time); the last ones talk to trio-websocket's server over loopback TCP (real time).
@@ -34,7 +34,7 @@ from wsproto.events import (
 )
 
 from trealtime import ConfigurationError, ConnectError, ConnectionRejected
-from trealtime._websocket import WebSocket, WebSocketClosed, connect_websocket
+from trealtime._transport._websocket import WebSocket, WebSocketClosed, connect_websocket
 
 HOST = "api.example.test"
 RESOURCE = "/v1/realtime?model=gpt-realtime"

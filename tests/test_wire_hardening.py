@@ -21,9 +21,22 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from trealtime._deflate import Deflate, Inflater, NegotiationError, agree
-from trealtime._frames import BINARY, CONTINUATION, TEXT, FrameError, FrameReader, client_frame
-from trealtime._handshake import Accepted, ClientHandshake, HandshakeError, Rejected, accept_value
+from trealtime._transport._deflate import Deflate, Inflater, NegotiationError, agree
+from trealtime._transport._frames import (
+    BINARY,
+    CONTINUATION,
+    TEXT,
+    FrameError,
+    FrameReader,
+    client_frame,
+)
+from trealtime._transport._handshake import (
+    Accepted,
+    ClientHandshake,
+    HandshakeError,
+    Rejected,
+    accept_value,
+)
 
 KIB = 1024
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

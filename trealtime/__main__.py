@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from . import _demo, _talk
-from ._timeline import print_timeline
+from ._cli import _demo, _talk
+from ._cli._timeline import print_timeline
 
 
 def main(argv: list[str] | None = None) -> int:

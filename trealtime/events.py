@@ -16,20 +16,20 @@
 
 from __future__ import annotations
 
-from ._client_events import *  # noqa: F403
-from ._client_events import __all__ as _client_all
-from ._codec import *  # noqa: F403
-from ._codec import __all__ as _codec_all
-from ._item_models import *  # noqa: F403
-from ._item_models import __all__ as _item_all
-from ._response_models import *  # noqa: F403
-from ._response_models import __all__ as _response_all
-from ._server_events import *  # noqa: F403
-from ._server_events import __all__ as _server_all
-from ._session_events import *  # noqa: F403
-from ._session_events import __all__ as _session_events_all
-from ._session_models import *  # noqa: F403
-from ._session_models import __all__ as _session_all
+from ._wire._client_events import *  # noqa: F403
+from ._wire._client_events import __all__ as _client_all
+from ._wire._codec import *  # noqa: F403
+from ._wire._codec import __all__ as _codec_all
+from ._wire._item_models import *  # noqa: F403
+from ._wire._item_models import __all__ as _item_all
+from ._wire._response_models import *  # noqa: F403
+from ._wire._response_models import __all__ as _response_all
+from ._wire._server_events import *  # noqa: F403
+from ._wire._server_events import __all__ as _server_all
+from ._wire._session_events import *  # noqa: F403
+from ._wire._session_events import __all__ as _session_events_all
+from ._wire._session_models import *  # noqa: F403
+from ._wire._session_models import __all__ as _session_all
 
 __all__ = sorted(
     {

@@ -25,15 +25,15 @@ import httpx
 import orjson
 import trio
 
-from ._codec import from_dict, to_dict
-from ._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvider
 from ._errors import ConfigurationError, ConnectError, HTTPStatusError, RequestTimeout
-from ._handshake import _http_date
-from ._reconnect import backoff_delay
-from ._redaction import redact, secrets_of_headers
-from ._response_models import ErrorDetail
-from ._session_models import Session as SessionConfig
-from ._session_models import SessionProperties, TranscriptionSessionProperties
+from ._session._reconnect import backoff_delay
+from ._transport._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvider
+from ._transport._handshake import _http_date
+from ._transport._redaction import redact, secrets_of_headers
+from ._wire._codec import from_dict, to_dict
+from ._wire._response_models import ErrorDetail
+from ._wire._session_models import Session as SessionConfig
+from ._wire._session_models import SessionProperties, TranscriptionSessionProperties
 
 __all__ = ["ClientSecret", "RestClient", "RetryPolicy", "SessionSpec", "open_rest_client"]
 

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import attrs
 import orjson
 
-from ._codec import from_dict
 from ._errors import WebhookVerificationError
+from ._wire._codec import from_dict
 
 __all__ = [
     "DEFAULT_TOLERANCE",

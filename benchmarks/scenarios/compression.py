@@ -31,7 +31,7 @@ PLAIN = "plain"
 DEFLATE = "deflate"
 AUDIO = "response.output_audio.delta"
 TRANSCRIPT = "response.output_audio_transcript.delta"
-READ_SIZE = 65536  # trealtime._websocket.RECEIVE_SIZE
+READ_SIZE = 65536  # trealtime._transport._websocket.RECEIVE_SIZE
 APPEND_MS = 20
 
 
@@ -41,8 +41,8 @@ class CompressionScenario:
 
     def run(self, config: RunConfig) -> ScenarioResult:
         from benchmarks.server_process import frame
-        from trealtime._deflate import Agreement, Deflater, Inflater
-        from trealtime._frames import RSV1, TEXT, client_frame
+        from trealtime._transport._deflate import Agreement, Deflater, Inflater
+        from trealtime._transport._frames import RSV1, TEXT, client_frame
         from trealtime.events import decode_server_event
         from trealtime.testing import synthesize_speech
 
@@ -53,7 +53,7 @@ class CompressionScenario:
         read_case = f"read + decode a voice turn ({len(speech_frames)} frames)"
 
         def reader(stream: bytes, inflate: bool) -> Callable[[], object]:
-            from trealtime._frames import FrameReader
+            from trealtime._transport._frames import FrameReader
 
             def read_turn() -> object:
                 frames = FrameReader(2**24, Inflater(terms) if inflate else None)
@@ -161,7 +161,7 @@ def _compress_each(messages: Sequence[bytes], level: int) -> list[bytes]:
 
 def _deflated(frames: Sequence[str]) -> list[bytes]:
     from benchmarks.server_process import frame
-    from trealtime._frames import RSV1, TEXT
+    from trealtime._transport._frames import RSV1, TEXT
 
     payloads = _compress_each([f.encode() for f in frames], zlib.Z_DEFAULT_COMPRESSION)
     return [frame(p, RSV1 | TEXT) for p in payloads]  # RSV1: a compressed message

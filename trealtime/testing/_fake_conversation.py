@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from .._notgiven import NotGiven
+from .._wire._notgiven import NotGiven
 from ..events import (
     FunctionCallItem,
     FunctionCallOutputItem,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from .._notgiven import NOT_GIVEN, NotGiven
+from .._wire._notgiven import NOT_GIVEN, NotGiven
 from ..events import ErrorDetail
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import attrs
 
-from .._notgiven import NotGiven
+from .._wire._notgiven import NotGiven
 from ..events import SemanticVad, ServerVad, TurnDetection
 from ._fake_audio import G711_FORMATS, bytes_per_ms, decode_g711
 from ._fake_errors import ClientError

@@ -17,7 +17,7 @@ from typing import Literal, TypedDict
 
 import attrs
 
-from .._notgiven import NOT_GIVEN, NotGiven
+from .._wire._notgiven import NOT_GIVEN, NotGiven
 from ..events import (
     AudioConfig,
     AudioFormat,

@@ -22,7 +22,7 @@ import attrs
 import orjson
 import trio
 
-from .._codec import to_dict
+from .._wire._codec import to_dict
 from ._fake_calls import ACCEPTED, REFERRED, REJECTED, RINGING, FakeCalls
 from ._fake_config import default_session, update_session
 from ._fake_errors import ClientError, http_error_body

@@ -30,8 +30,8 @@ import trio.testing
 import wsproto.utilities
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from .._deflate import Deflate
-from .._recording import RecordedFrame
+from .._session._recording import RecordedFrame
+from .._transport._deflate import Deflate
 from ..events import ClientEvent, ServerEvent
 from ._fake_calls import ACCEPTED, FakeCall, FakeCalls
 from ._fake_config import update_session

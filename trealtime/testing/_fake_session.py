@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 
-from .._notgiven import NOT_GIVEN, NotGiven, is_given
+from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from ..events import (
     CLIENT_EVENT_CLASSES,
     AudioConfig,

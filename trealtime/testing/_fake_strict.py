@@ -27,10 +27,10 @@ from typing import Any
 
 import attrs
 
-from .._item_models import FunctionCallItem, Item
-from .._notgiven import NOT_GIVEN
-from .._response_models import Response
-from .._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
+from .._wire._item_models import FunctionCallItem, Item
+from .._wire._notgiven import NOT_GIVEN
+from .._wire._response_models import Response
+from .._wire._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
 from ..events import (
     ConversationItemAdded,
     ConversationItemCreated,

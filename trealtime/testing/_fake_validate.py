@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import attrs
 
-from .._notgiven import NotGiven
+from .._wire._notgiven import NotGiven
 from ..events import UnknownContentPart, UnknownItem, UnknownTool, UnknownTurnDetection
 from ._fake_errors import (
     ClientError,

@@ -58,7 +58,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from .._notgiven import NOT_GIVEN, NotGiven
+from .._wire._notgiven import NOT_GIVEN, NotGiven
 from ..events import (
     BETA_ALIASES,
     CLIENT_EVENT_CLASSES,

@@ -1,0 +1,1 @@
+"""``python -m trealtime``'s commands: the demo, talk, and replaying a recording."""
