@@ -194,7 +194,7 @@ class ConnectionSupervisor:
             state.last_error = event
         elif (
             isinstance(event, ResponseDone)
-            and event.response.status == "completed"
+            and event.response.final_status == "completed"
             and state.configured
         ):
             link.response_completed = True  # useful: see ReconnectPolicy.useful_after
