@@ -411,7 +411,7 @@ async def test_transcription_failure_is_surfaced_and_the_session_goes_on(
             )
             failed = await log.wait_for(events.ConversationItemInputAudioTranscriptionFailed)
             handle = await session.create_response()
-            assert (await handle.done()).status == "completed"
+            assert (await handle.done()).final_status == "completed"
             assert not session.closed
     assert failed.item_id == item_id
     assert isinstance(failed.error, events.ErrorInfo)

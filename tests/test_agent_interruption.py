@@ -79,7 +79,7 @@ async def test_interrupt_truncates_at_the_wall_clock_position_and_waits_for_conf
             }
             response = await handle.done()
             await settle()
-    assert response.status == "cancelled"
+    assert response.final_status == "cancelled"
     assert interruption.cancelled_response_id == handle.id
     assert interruption.dropped_responses == 0
     assert truncation.item_id == first.item_id
@@ -263,7 +263,7 @@ async def test_interrupt_right_after_create_response_stops_that_response(
             except Exception:  # dropped before it was created: also fine
                 status = "dropped"
             else:
-                status = str(response.status)
+                status = str(response.final_status)
             await settle()
     assert status in ("cancelled", "dropped")
     assert "response_cancel_not_active" not in server_errors(log)
@@ -429,7 +429,7 @@ async def test_server_vad_barge_in_truncates_where_playback_is_and_sends_no_canc
             )
             truncate = await server.wait_for_client_event(events.ConversationItemTruncate)
             await settle()
-    assert done.response.status == "cancelled"
+    assert done.response.final_status == "cancelled"
     assert isinstance(done.response.status_details, events.StatusDetails)
     assert done.response.status_details.reason == "turn_detected"
     assert truncate.item_id == first.item_id
@@ -493,7 +493,7 @@ async def test_concurrent_interrupts_send_one_cancel(
                 nursery.start_soon(session.interrupt)
                 nursery.start_soon(session.interrupt)
             await settle()
-            assert (await handle.done()).status == "cancelled"
+            assert (await handle.done()).final_status == "cancelled"
     assert len(sent(server, events.ResponseCancel)) == 1
     assert len(sent(server, events.ConversationItemTruncate)) == 1
     assert "response_cancel_not_active" not in server_errors(log)
@@ -513,7 +513,7 @@ async def test_interrupt_names_the_requested_response_it_cancelled(
             assert handle.id is None  # not created yet
             interruption = await session.interrupt()
             response = await handle.done()
-    assert response.status == "cancelled"
+    assert response.final_status == "cancelled"
     assert handle.id is not None
     assert interruption.cancelled_response_id == handle.id
 

@@ -61,7 +61,7 @@ async def test_create_response_while_one_is_active_is_deferred_until_response_do
 
             done = [await handle.done() for handle in (first, second, third)]
             await settle()
-        assert [r.status for r in done] == ["completed"] * 3
+        assert [r.final_status for r in done] == ["completed"] * 3
         assert len({r.id for r in done}) == 3
         creates = sent(server, events.ResponseCreate)
         assert len(creates) == 3
@@ -95,8 +95,8 @@ async def test_response_requested_while_a_server_vad_response_runs_waits_for_it(
             ours = await handle.done()
         vad_done = log.of(events.ResponseDone)[0]
         assert vad_done.response.id == vad.response.id
-        assert vad_done.response.status == "completed"
-        assert ours.status == "completed" and ours.id != vad.response.id
+        assert vad_done.response.final_status == "completed"
+        assert ours.final_status == "completed" and ours.id != vad.response.id
         assert len(sent(server, events.ResponseCreate)) == 1
         assert BUSY not in server_errors(log)
 
@@ -114,7 +114,7 @@ async def test_handle_done_gives_the_final_response_with_output_and_usage(
             response = await handle.done()
     assert handle.state == "done"
     assert handle.id == response.id and handle.response is response
-    assert response.status == "completed"
+    assert response.final_status == "completed"
     assert isinstance(response.output, list) and len(response.output) == 1
     item = response.output[0]
     assert isinstance(item, events.MessageItem) and item.role == "assistant"
@@ -177,7 +177,7 @@ async def test_send_text_with_respond_is_a_user_turn_and_one_response(
         assert isinstance(create.item, events.MessageItem)
         assert create.item.role == "user" and create.item.text == "book a table"
         assert isinstance(item, events.MessageItem) and item.id == create.item.id
-        assert done.response.status == "completed"
+        assert done.response.final_status == "completed"
         roles = [getattr(i, "role", None) for i in session.conversation]
         assert roles == ["user", "assistant"]
         reply = session.conversation[-1]
@@ -233,7 +233,7 @@ async def test_out_of_band_response_runs_alongside_the_active_one(
             assert session.active_response is not None
             assert len(sent(server, events.ResponseCreate)) == 2
             final = await default.done()
-        assert classified.status == "completed"
+        assert classified.final_status == "completed"
         assert classified.conversation_id is None
         if not ServerMode.strict:  # the echo is the lenient fake's habit, not a promise
             assert isinstance(classified.metadata, dict)
@@ -246,7 +246,7 @@ async def test_out_of_band_response_runs_alongside_the_active_one(
         assert isinstance(classified.output, list) and len(classified.output) == 1
         oob_item_id = classified.output[0].id
         assert oob_item_id not in {item.id for item in session.conversation}
-        assert final.status == "completed"
+        assert final.final_status == "completed"
         assert [getattr(i, "role", None) for i in session.conversation] == ["user", "assistant"]
         assert BUSY not in server_errors(log)
 
@@ -299,7 +299,7 @@ async def test_cancel_response_cancels_the_active_one(
             await log.wait_for(events.ResponseOutputAudioDelta)
             assert await session.cancel_response() is True
             response = await handle.done()
-        assert response.status == "cancelled"
+        assert response.final_status == "cancelled"
         assert isinstance(response.status_details, events.StatusDetails)
         assert response.status_details.reason == "client_cancelled"
         assert len(sent(server, events.ResponseCancel)) == 1
@@ -320,12 +320,12 @@ async def test_refused_request_fails_its_handle_and_the_queue_goes_on(
             await first.created()
             bad = await session.create_response(output_modalities=["smell"])
             good = await session.create_response()
-            assert (await first.done()).status == "completed"
+            assert (await first.done()).final_status == "completed"
             with pytest.raises(trealtime.ServerError) as caught:
                 await bad.done()
             assert caught.value.code == "invalid_value"
             assert bad.state == "failed"
-            assert (await good.done()).status == "completed"
+            assert (await good.done()).final_status == "completed"
 
 
 async def test_interrupt_drops_the_owed_response_and_its_handle_says_so(
@@ -343,7 +343,7 @@ async def test_interrupt_drops_the_owed_response_and_its_handle_says_so(
             with pytest.raises(ResponseDropped):
                 await owed.done()
             assert owed.state == "dropped"
-            assert (await first.done()).status == "cancelled"
+            assert (await first.done()).final_status == "cancelled"
             await trio.sleep(5)
         assert interruption.dropped_responses == 1
         assert interruption.cancelled_response_id == first.id
@@ -361,8 +361,8 @@ async def test_sequencing_over_tcp() -> None:
                 await first.created()
                 second = await session.create_response()
                 assert second.state == "queued"
-                assert (await first.done()).status == "completed"
-                assert (await second.done()).status == "completed"
+                assert (await first.done()).final_status == "completed"
+                assert (await second.done()).final_status == "completed"
                 assert len(sent(server, events.ResponseCreate)) == 2
                 assert BUSY not in server_errors(log)
 
@@ -390,9 +390,9 @@ async def test_request_refused_as_busy_in_a_race_with_server_vad_is_sent_again_l
         vad, ours = log.of(events.ResponseDone)
         if not ServerMode.strict:
             assert vad.response.metadata is None
-        assert vad.response.status == "completed"
+        assert vad.response.final_status == "completed"
         assert ours.response.id == response.id == handle.id
-        assert response.status == "completed"
+        assert response.final_status == "completed"
         assert len(sent(server, events.ResponseCreate)) == 2
         assert server_errors(log).count(BUSY) == 1
 
@@ -427,6 +427,6 @@ async def test_cancel_response_names_a_running_out_of_band_response(
             await handle.created()
             assert handle.id is not None
             assert await session.cancel_response(handle.id) is True
-            assert (await handle.done()).status == "cancelled"
+            assert (await handle.done()).final_status == "cancelled"
     assert [event.response_id for event in sent(server, events.ResponseCancel)] == [handle.id]
     assert "response_cancel_not_active" not in server_errors(log)

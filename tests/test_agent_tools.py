@@ -102,7 +102,7 @@ async def test_tool_call_runs_the_handler_and_answers_with_one_response(
         "conversation.item.create",
         "response.create",
     ]
-    assert [d.response.status for d in dones] == ["completed", "completed"]
+    assert [d.response.final_status for d in dones] == ["completed", "completed"]
     reply = session.conversation[-1]
     assert isinstance(reply, events.MessageItem) and reply.role == "assistant"
     assert reply.text == 'The get_weather tool returned {"city":"Paris","temp_c":21}.'
@@ -176,7 +176,7 @@ async def test_two_calls_get_their_outputs_in_call_order_then_exactly_one_respon
         "conversation.item.create",
         "response.create",
     ]
-    assert done.response.status == "completed"
+    assert done.response.final_status == "completed"
 
 
 async def test_max_tool_concurrency_limits_calls_running_at_once(
@@ -271,7 +271,7 @@ async def test_bad_json_arguments_send_an_error_output_not_a_crash(
     error = orjson.loads(output.output)
     assert error["type"] == "ToolArgumentsError"
     assert "not valid JSON" in error["error"]
-    assert dones[1].response.status == "completed"
+    assert dones[1].response.final_status == "completed"
 
 
 async def test_handler_that_raises_sends_an_error_output_and_the_session_goes_on(
@@ -290,7 +290,7 @@ async def test_handler_that_raises_sends_an_error_output_and_the_session_goes_on
                 await session.send_text("never mind", respond=True)
                 dones = await log.wait_count(events.ResponseDone, 3)
     assert orjson.loads(output.output) == {"error": "no such city: Atlantis", "type": "ValueError"}
-    assert [d.response.status for d in dones] == ["completed"] * 3
+    assert [d.response.final_status for d in dones] == ["completed"] * 3
 
 
 async def test_interruption_cancels_running_calls_and_requests_no_response(
@@ -441,7 +441,7 @@ async def test_call_running_across_a_reconnect_delivers_its_output_on_the_new_co
     new_wire = [e.type for e in second.received]
     assert new_wire[-2:] == ["conversation.item.create", "response.create"]
     assert new_wire.count("response.create") == 1
-    assert done.response.status == "completed"
+    assert done.response.final_status == "completed"
     assert log.of(events.Error) == []
 
 
@@ -508,7 +508,7 @@ async def test_result_during_an_active_response_waits_for_its_response_done(
                     events.ResponseDone, lambda e: e.response.id != talking.id, after=log.mark()
                 )
     assert len(sent(server, events.ResponseCreate)) == 3
-    assert answer.response.status == "completed"
+    assert answer.response.final_status == "completed"
     assert "conversation_already_has_active_response" not in [
         e.error.code for e in log.of(events.Error)
     ]

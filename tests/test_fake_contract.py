@@ -41,7 +41,7 @@ async def test_a_voice_turn_sends_only_valid_frames(
             await session.create_response()
             done = await log.wait_for(events.ResponseDone)
             await log.wait_for(events.ConversationItemInputAudioTranscriptionCompleted)
-    assert done.response.status == "completed"
+    assert done.response.final_status == "completed"
     sent = assert_every_frame_is_valid(server)
     for kind in ("response.output_audio.delta", "response.content_part.done", "session.updated"):
         assert kind in sent

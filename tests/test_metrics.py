@@ -233,3 +233,30 @@ def test_status_details_without_error() -> None:
         None,
     )
     assert "incomplete (max_output_tokens)" in format_metrics(m)
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        (None, "completed"),
+        ({"type": "cancelled", "reason": "turn_detected"}, "cancelled"),
+        ({"type": "incomplete", "reason": "max_output_tokens"}, "incomplete"),
+        ({"error": {"type": "server_error", "message": "boom"}}, "failed"),
+        ({"reason": "client_cancelled"}, "cancelled"),
+        ({"reason": "content_filter"}, "incomplete"),
+    ],
+)
+def test_a_done_response_without_status_is_counted_by_what_its_details_say(
+    details: dict[str, Any] | None, expected: str
+) -> None:
+    """The schema makes ``status`` optional: ``status_details`` decides, else completed."""
+    frame = {"type": "response.done", "event_id": "ev", "response": {"id": "r1"}}
+    if details is not None:
+        frame["response"]["status_details"] = details  # type: ignore[index]
+    event = decode_server_event(orjson.dumps(frame))
+    assert isinstance(event, ResponseDone)
+    tracker = MetricsTracker()
+    tracker.on_response_created("r1", 0.0)
+    metrics = tracker.on_response_done(event.response, 0.2)
+    assert metrics.status == event.response.final_status == expected
+    assert tracker.statuses[expected] == 1

@@ -190,7 +190,7 @@ async def test_a_whole_call_passes_mulaw_through_untouched_both_ways() -> None:
     assert len(heard_by_server) >= 1500 * 8
     assert speech.startswith(heard_by_server)
     # ... and the answer reached the caller byte for byte, a mark after every piece.
-    assert call.responses[0].status == "completed"
+    assert call.responses[0].final_status == "completed"
     answer = output_audio_sent(connection)
     assert answer
     assert bytes(phone.audio_in) == answer
@@ -256,7 +256,7 @@ async def test_a_tool_call_runs_during_the_call_and_its_answer_is_spoken() -> No
     assert looked_up == ["Lisbon"]
     outputs = [e for e in connection.received if isinstance(e, events.ConversationItemCreate)]
     assert [type(e.item) for e in outputs] == [events.FunctionCallOutputItem]
-    assert [r.status for r in call.responses] == ["completed", "completed"]
+    assert [r.final_status for r in call.responses] == ["completed", "completed"]
     assert phone.audio_in == output_audio_sent(connection)  # the spoken answer, untouched
     assert phone.media > 0
 

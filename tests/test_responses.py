@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,33 @@ def test_without_an_echo_responses_are_matched_by_order() -> None:
     assert seq.on_created(server_response(side_a, echo=False)) is side_a  # first in, first out
     assert seq.on_created(server_response(side_b, echo=False)) is side_b
     assert seq.in_flight is second  # out-of-band responses never answer a default request
+
+
+def test_out_of_band_responses_are_matched_by_the_callers_echoed_metadata() -> None:
+    """The API promises no order between out-of-band responses: an echo of the caller's own
+    metadata names the request, whatever the order; only what names none goes by order."""
+    seq = ResponseSequencer()
+    first = request("x", conversation="none", metadata={"job": "first"})
+    second = request("y", conversation="none", metadata={"job": "second"})
+    twin_a = request("z", conversation="none", metadata={"job": "twin"})
+    twin_b = request("w", conversation="none", metadata={"job": "twin"})
+    for side in (first, second, twin_a, twin_b):
+        seq.submit(side)
+    assert seq.on_created(server_response(second)) is second and not second.matched_by_order
+    # Not echoed (null): by order among those still waiting.
+    assert seq.on_created(server_response(first, echo=False)) is first and first.matched_by_order
+    # Two with the same metadata: the first sent, and only as sure as order is.
+    assert seq.on_created(server_response(twin_b)) is twin_a and twin_a.matched_by_order
+    assert seq.on_created(server_response(twin_b)) is twin_b
+
+
+def test_a_default_response_never_takes_an_out_of_band_request_by_its_metadata() -> None:
+    seq = ResponseSequencer()
+    side = request("x", conversation="none", metadata={"job": "same"})
+    seq.submit(side)
+    vad = Response(id="resp_vad", status="in_progress", conversation_id="conv_1")
+    echoed = attrs.evolve(vad, metadata={"job": "same"})
+    assert seq.on_created(echoed) is None and side.state == "sent"
 
 
 def test_a_vad_response_taken_by_order_is_handed_back_on_a_busy_refusal() -> None:

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 import attrs
 import pytest
 import trio
+from agent_helpers import fake_server
 
 import trealtime
 from trealtime import events
@@ -25,6 +26,13 @@ MANUAL = events.SessionProperties(
 @pytest.fixture
 async def server() -> AsyncIterator[FakeRealtimeServer]:
     async with FakeRealtimeServer.serve() as server:
+        yield server
+
+
+@pytest.fixture
+async def either_server(server_mode: bool) -> AsyncIterator[FakeRealtimeServer]:
+    """The fake server over TCP, in each mode (``server.strict``: only what the API promises)."""
+    async with fake_server(tcp=True) as server:
         yield server
 
 
@@ -102,7 +110,10 @@ async def test_audio_helpers_commit_clear_and_the_100ms_guard(server: FakeRealti
             assert part.audio_bytes() == speech
 
 
-async def test_item_helpers_keep_the_mirror_in_order(server: FakeRealtimeServer) -> None:
+async def test_item_helpers_keep_the_mirror_in_order(either_server: FakeRealtimeServer) -> None:
+    """Strict mode leaves ``previous_item_id`` out of the confirmations (the schema allows it):
+    the mirror places the client's own items where their ``conversation.item.create`` asked."""
+    server = either_server
     with trio.fail_after(5):
         async with open_against(server) as session:
             second = await session.send_text("second", respond=False)
@@ -209,29 +220,36 @@ async def test_concurrent_retrievals_share_one_request(server: FakeRealtimeServe
     assert len(retrieves) == 1
 
 
-async def test_cancel_response_and_out_of_band_response(server: FakeRealtimeServer) -> None:
+async def test_cancel_response_and_out_of_band_response(either_server: FakeRealtimeServer) -> None:
+    server = either_server
     server.realtime = True  # paced audio, so that the cancel lands mid-response
     with trio.fail_after(10):
         async with open_against(server) as session:
             await session.send_text("talk for a while", respond=True)
             await session.wait_for(events.ResponseOutputAudioDelta)
-            await session.cancel_response()
+            assert await session.cancel_response()
             done = await session.wait_for(events.ResponseDone)
-            assert done.response.status == "cancelled"
+            assert done.response.final_status == "cancelled"
             assert isinstance(done.response.status_details, events.StatusDetails)
             assert done.response.status_details.reason == "client_cancelled"
+            cancels = [e for e in server.received if isinstance(e, events.ResponseCancel)]
+            assert [c.response_id for c in cancels] == [done.response.id]
 
             server.realtime = False
-            await session.create_response(
+            handle = await session.create_response(
                 conversation="none",
                 output_modalities=["text"],
                 metadata={"purpose": "classify"},
                 input=[events.ItemReference(id=str(session.conversation[0].id))],
             )
-            oob = await session.wait_for(events.ResponseDone)
-            assert oob.response.conversation_id is None
-            metadata = oob.response.metadata
-            assert metadata == {"purpose": "classify"}  # the caller's, exactly as given
+            oob = await handle.done()
+            assert oob.conversation_id is None and oob.final_status == "completed"
+            create = server.received[-1]
+            assert isinstance(create, events.ResponseCreate)
+            assert isinstance(create.response, events.ResponseParams)
+            assert create.response.metadata == {"purpose": "classify"}  # exactly as given
+            if not server.strict:  # echoing it back is a habit; the schema makes it optional
+                assert oob.metadata == {"purpose": "classify"}
             await session.clear_output_audio()
             clear = await server.wait_for_client_event(events.OutputAudioBufferClear)
             assert clear.event_id is not trealtime.NOT_GIVEN

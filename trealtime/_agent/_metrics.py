@@ -214,7 +214,7 @@ class MetricsTracker:
         error = details.error if details is not None else None
         metrics = ResponseMetrics(
             response_id=response_id,
-            status=response.status if is_given(response.status) else "unknown",
+            status=response.final_status,
             status_reason=reason,
             error=error if isinstance(error, ErrorInfo) else None,
             started_from=record.started_from,

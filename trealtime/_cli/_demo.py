@@ -137,7 +137,7 @@ async def _converse(session: Session, pcm: bytes, args: argparse.Namespace, tl: 
                 case events.Error(error=error):
                     tl.say(f"server error {error.code}: {error.message}")
                 case events.ResponseDone(response=response):
-                    tl.say(f"response {response.status}: {_describe_usage(response)}")
+                    tl.say(f"response {response.final_status}: {_describe_usage(response)}")
                     nursery.cancel_scope.cancel()
                     break
     if session.closed:

@@ -179,8 +179,8 @@ async def talk(
                 case events.Error(error=error):
                     transcript.note(f"(server error {error.code}: {error.message})")
                 case events.ResponseDone(response=response):
-                    if response.status != "completed":
-                        transcript.note(f"({response.status})")
+                    if response.final_status != "completed":
+                        transcript.note(f"({response.final_status})")
                     answers += 1
                     if turns is not None and answers >= turns:
                         break

@@ -482,6 +482,7 @@ class Session:
         """
         self._check_open()
         text = encode_client_event(event)
+        self._state.on_client_event(event)
         try:
             await self._outbound_send.send(text)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -857,7 +858,8 @@ class Session:
             response = await handle.created()
         except RealtimeError:
             return None  # refused or expired: nothing to cancel
-        if response.status == "in_progress" and is_given(response.id):
+        running = response.status in ("in_progress", NOT_GIVEN) and handle.state == "created"
+        if running and is_given(response.id):
             await self._cancel_and_wait(response.id)
             return response.id
         return None
@@ -1116,7 +1118,7 @@ class Session:
                 link_state.last_error = event
         elif (
             isinstance(event, ResponseDone)
-            and event.response.status == "completed"
+            and event.response.final_status == "completed"
             and link_state is not None
             and link_state.configured
         ):

@@ -17,8 +17,12 @@ its ``event_id``), so order alone tells whose a response is:
   own response just as ours is sent: then the server refuses ours as busy, which names our
   ``event_id``; the response we took for ours is handed back to the server and our request
   goes to the front of the queue again.
-- Out of band (``conversation_id: null``): server VAD never makes these, and each
-  ``response.create`` is answered in the order sent, so they are matched first-in-first-out.
+- Out of band (``conversation_id: null``): server VAD never makes these, but the API promises
+  no order between concurrent ones (the protocol says to tell them apart by ``metadata``). A
+  ``response.created`` is matched by the ``metadata`` it echoes: our tag, else the caller's
+  own ``metadata`` when it equals that of exactly one waiting out-of-band request (of
+  several with the same, the first sent). Only a response whose ``metadata`` names none of
+  them (not echoed, or ``null``) is matched by order, first in, first out.
 - ``metadata`` is sent exactly as the caller gave it (``None`` as ``null``, up to the API's 16
   keys). Only when the caller gave none does the request carry a tag in its ``metadata``
   (``trealtime_request``). A server that echoes it confirms the match, and once it has been
@@ -151,19 +155,24 @@ class ResponseSequencer:
     def on_created(self, response: Response) -> ResponseRequest | None:
         """``response.created`` arrived; returns our request for it, if it was ours."""
         tag = request_tag(response)
-        default = self._in_default_conversation(response)
+        request: ResponseRequest | None = None
+        confirmed = False
         if tag is not None:
             self._echoes = True
-            request = self._requests.get(tag)
-        elif default:
-            request = self._in_flight
-            if request is not None and request.tagged and self._echoes:
-                request = None  # an echoing server left our tag out: the server's own (VAD)
-        else:
-            request = self._out_of_band[0] if self._out_of_band else None
+            request, confirmed = self._requests.get(tag), True
+        elif not isinstance(response.conversation_id, str):
+            request, confirmed = self._out_of_band_by_metadata(response.metadata)
+        default = self._in_default_conversation(response, request)
+        if tag is None and request is None:  # no echoed metadata names it: by order
+            if default:
+                request = self._in_flight
+                if request is not None and request.tagged and self._echoes:
+                    request = None  # an echoing server left our tag out: the server's (VAD)
+            else:
+                request = self._out_of_band[0] if self._out_of_band else None
         if request is not None:
             request.state, request.response = "created", response
-            request.matched_by_order = tag is None
+            request.matched_by_order = not confirmed
             if request in self._out_of_band:
                 self._out_of_band.remove(request)
         if default:
@@ -172,12 +181,26 @@ class ResponseSequencer:
                 self._in_flight = None
         return request
 
-    def _in_default_conversation(self, response: Response) -> bool:
+    def _out_of_band_by_metadata(self, metadata: object) -> tuple[ResponseRequest | None, bool]:
+        """The waiting out-of-band request whose own ``metadata`` the response echoes, and
+        whether it is the only one with that ``metadata``."""
+        if not isinstance(metadata, dict) or not metadata:
+            return None, False  # ``null`` or nothing: a server that does not echo
+        same = [
+            request
+            for request in self._out_of_band
+            if is_given(request.params) and request.params.metadata == metadata
+        ]
+        return (same[0], len(same) == 1) if same else (None, False)
+
+    def _in_default_conversation(self, response: Response, request: ResponseRequest | None) -> bool:
         conversation_id = response.conversation_id
         if isinstance(conversation_id, str):
             return True
         if conversation_id is None:
             return False
+        if request is not None:  # its echoed metadata named the request
+            return not request.out_of_band
         # Not given: whichever kind we are waiting for (a default one first).
         return self._in_flight is not None or not self._out_of_band
 

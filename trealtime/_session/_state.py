@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from .._wire._client_events import ClientEvent, ConversationItemCreate
 from .._wire._item_models import FunctionCallItem, InputAudio, Item, MessageItem, OutputAudio
 from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from .._wire._response_models import RateLimit, Response
@@ -59,14 +60,19 @@ def _keep_call_id(old: Item | None, new: Item) -> Item:
     return new
 
 
+_MAX_INTENDED = 256
+
+
 @attrs.define
 class Conversation:
     """The items of the default conversation, in the server's order.
 
     Items are placed after their ``previous_item_id``; an item whose predecessor is unknown
-    (for example one added before a reconnect) goes at the end. With ``max_items``, the oldest
-    items are forgotten beyond that many, so that a long call's memory stays flat (the server
-    keeps its own copy, and trims its context itself).
+    (for example one added before a reconnect) goes at the end. The schema lets the server
+    leave ``previous_item_id`` out of its confirmation: an item the client created itself is
+    then placed where its ``conversation.item.create`` asked (see :meth:`expect`). With
+    ``max_items``, the oldest items are forgotten beyond that many, so that a long call's memory
+    stays flat (the server keeps its own copy, and trims its context itself).
     """
 
     max_items: int | None = None
@@ -76,6 +82,8 @@ class Conversation:
     """Items that were truncated, with the ``audio_end_ms`` they were cut at."""
     forgotten: int = 0
     """How many old items were forgotten because of ``max_items``."""
+    _intended: dict[str, str | NotGiven | None] = attrs.field(factory=dict)
+    """Where the client asked for each item it created to go, until the item is placed."""
 
     @property
     def items(self) -> list[Item]:
@@ -92,14 +100,29 @@ class Conversation:
         """The item with this id, or None."""
         return self._items.get(item_id)
 
+    def expect(self, item_id: str, previous_item_id: str | NotGiven | None) -> None:
+        """The client asked for item ``item_id`` to go after ``previous_item_id`` (``"root"``
+        or ``None``: first; not given: at the end), in case the confirmation does not say."""
+        if previous_item_id == "root":
+            previous_item_id = None
+        self._intended[item_id] = previous_item_id
+        if len(self._intended) > _MAX_INTENDED:  # creates never confirmed: forget the oldest
+            del self._intended[next(iter(self._intended))]
+
     def place(self, item: Item, previous_item_id: str | NotGiven | None) -> None:
-        """Insert ``item`` after ``previous_item_id`` (``None``: first), or update it in place."""
+        """Insert ``item`` after ``previous_item_id`` (``None``: first), or update it in place.
+
+        Without a ``previous_item_id``, an item the client created goes where it asked.
+        """
         item_id = _item_id(item)
         if item_id is None:
             return
+        intended = self._intended.pop(item_id, NOT_GIVEN)
         if item_id in self._items:
             self._items[item_id] = _keep_call_id(self._items[item_id], item)
             return
+        if not is_given(previous_item_id):
+            previous_item_id = intended
         self._items[item_id] = item
         if previous_item_id is None:
             self._order.insert(0, item_id)
@@ -178,6 +201,11 @@ class SessionState:
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
+
+    def on_client_event(self, event: ClientEvent) -> None:
+        """Note what the client asked for that a server's reply may leave unsaid."""
+        if isinstance(event, ConversationItemCreate) and isinstance(event.item.id, str):
+            self.conversation.expect(event.item.id, event.previous_item_id)
 
     def _on_session(self, event: SessionCreated | SessionUpdated) -> None:
         self.session = event.session

@@ -8,7 +8,7 @@ import attrs
 
 from ._error_models import ErrorDetail
 from ._item_models import InputItem, Item
-from ._notgiven import NOT_GIVEN, NotGiven
+from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._session_models import AudioConfig, Prompt, Reasoning, Tool, ToolChoice
 
 __all__ = [
@@ -90,6 +90,10 @@ class Usage:
     output_token_details: OutputTokenDetails | NotGiven = NOT_GIVEN
 
 
+_CANCELLED_REASONS = ("turn_detected", "client_cancelled")
+_INCOMPLETE_REASONS = ("max_output_tokens", "content_filter")
+
+
 @attrs.frozen(kw_only=True)
 class Response:
     """A response: ``in_progress``, then ``completed``, ``cancelled``, ``incomplete`` or ``failed``.
@@ -108,6 +112,29 @@ class Response:
     audio: AudioConfig | NotGiven = NOT_GIVEN
     usage: Usage | NotGiven | None = NOT_GIVEN
     metadata: dict[str, Any] | NotGiven | None = NOT_GIVEN
+
+    @property
+    def final_status(self) -> str:
+        """How a response in ``response.done`` ended, even when the server left ``status`` out.
+
+        The schema makes ``status`` optional. Without it, ``status_details`` decides (its
+        ``type``, else an ``error`` means ``failed`` and a ``reason`` names a cancellation or
+        a cut-off); with nothing saying otherwise, a done response counts as ``completed``.
+        """
+        if is_given(self.status):
+            return self.status
+        details = self.status_details
+        if not isinstance(details, StatusDetails):
+            return "completed"
+        if is_given(details.type):
+            return details.type
+        if isinstance(details.error, ErrorInfo):
+            return "failed"
+        if details.reason in _CANCELLED_REASONS:
+            return "cancelled"
+        if details.reason in _INCOMPLETE_REASONS:
+            return "incomplete"
+        return "completed"
 
 
 @attrs.frozen(kw_only=True)

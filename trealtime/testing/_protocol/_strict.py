@@ -7,15 +7,17 @@ server. Under ``strict`` the fake sends these events without such fields:
 - items: ``object`` and ``status`` (the events say where an item is in its life), and
   ``call_id`` on ``function_call`` items (the arguments events carry it);
 - ``previous_item_id`` of ``conversation.item.added``/``done`` and ``input_audio_buffer.committed``;
-- responses: ``object``, ``output_modalities``, ``max_output_tokens`` and ``audio``, the
-  ``null`` ones of ``status_details`` and ``usage`` (a response just created has neither; the
-  schema's default is the same ``None``), and the items of ``output`` as above;
+- responses: ``object``; ``status`` (``status_details`` says how a finished one ended, and
+  the client reads :attr:`Response.final_status`); ``output_modalities``,
+  ``max_output_tokens`` and ``audio``; the ``null`` ones of ``status_details`` and ``usage``
+  (a response just created has neither; the schema's default is the same ``None``); and the
+  items of ``output`` as above;
 - sessions: the audio formats' ``type`` and ``rate`` where they are PCM16 at 24 kHz, the
   API's default (the schema makes both optional);
 - ``content_index`` of ``conversation.item.input_audio_transcription.delta``.
 
-Fields that identify or finish things (ids, a response's ``status``, usage, errors) are sent
-as usual, and so is a response's ``conversation_id``: the protocol gives it a meaning (``null``
+Fields that identify or finish things (ids, a finished response's details, usage, errors) are
+sent as usual, and so is a response's ``conversation_id``: the protocol gives it a meaning (``null``
 marks an out-of-band response, reference §3.8), the only sign of one the spec documents.
 """
 
@@ -88,6 +90,7 @@ def _response(response: Response) -> Response:
     return attrs.evolve(
         response,
         object=NOT_GIVEN,
+        status=NOT_GIVEN,
         output_modalities=NOT_GIVEN,
         max_output_tokens=NOT_GIVEN,
         audio=NOT_GIVEN,
