@@ -69,7 +69,7 @@ TRAILING_SILENCE_MS = 1000
 
 def _load_input(path: str | None) -> bytes:
     if path is None:
-        from ..testing._speech import silence, synthesize_speech
+        from ..testing._protocol._speech import silence, synthesize_speech
 
         return synthesize_speech(1500, seed=7) + silence(1000)
     try:
