@@ -230,6 +230,7 @@ def test_queued_responses_are_released_in_order_one_at_a_time() -> None:
     assert len(first) == 1 and isinstance(first[0], SendResponseCreate)
     create = first[0].event
     assert create.event_id == "c_1"
+    assert isinstance(create.response, ResponseParams)
     assert create.response.metadata == {REQUEST_TAG: "a"}
     assert core.requests.find("response.create", "a") is first[0].pending
     second, third = ask(core, "b"), ask(core, "c")

@@ -28,8 +28,7 @@ class Requester:
     """Sends requests through the session and waits for the replies the core matches.
 
     ``send`` queues an event on the session's outbound channel; ``check_open`` raises once the
-    session has ended; ``on_link_request`` is told of a request sent ahead of the queue on a
-    link being set up (so that the link's loss can fail it at once).
+    session has ended.
     """
 
     def __init__(
@@ -39,13 +38,11 @@ class Requester:
         send: Callable[[ClientEvent], Awaitable[None]],
         check_open: Callable[[], None],
         request_timeout: float,
-        on_link_request: Callable[[Link, PendingRequest], None],
     ) -> None:
         self._core = core
         self._send = send
         self._check_open = check_open
         self.request_timeout = request_timeout
-        self._on_link_request = on_link_request
         self._waiters: dict[PendingRequest, trio.Event] = {}
 
     async def request(
@@ -65,8 +62,6 @@ class Requester:
         request = PendingRequest(kind, key, event.event_id, done.set)
         self._waiters[request] = done
         self._core.requests.add(request)
-        if link is not None:
-            self._on_link_request(link, request)
         try:
             if link is None:
                 await self._send(event)
