@@ -19,7 +19,8 @@ import trio
 from .. import events
 from .._agent._wav import read_wav, write_wav
 from .._errors import ConfigurationError, RealtimeError
-from .._session._facade import DEFAULT_MODEL, Session, open_session
+from .._session._facade import DEFAULT_MODEL, Session
+from .._session._open import open_session
 from .._wire._session_models import (
     AudioConfig,
     AudioInput,
