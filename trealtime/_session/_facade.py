@@ -125,7 +125,6 @@ from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._responses import ResponseRequest, ResponseSequencer
 from ._state import Conversation, SessionState
-from ._supervised import SessionAsSupervised
 from ._supervisor import ConnectionSupervisor, LinkOptions
 
 __all__ = [
@@ -292,7 +291,7 @@ class Session:
             default_timeout=tool_timeout,
         )
         self._supervisor = ConnectionSupervisor(
-            SessionAsSupervised(self),
+            _Supervised(self),
             LinkOptions(
                 endpoint=endpoint,
                 credentials=credentials,
@@ -1327,3 +1326,58 @@ class Session:
         self._end_streams(SessionClosed(1000, "closed by the client"))
         if self._recorder is not None:
             self._recorder.finish()
+
+
+@attrs.frozen
+class _Supervised:
+    """The session as its supervisor sees it (:class:`SupervisedSession`): each call handed to
+    the facade's private methods, so that a rename on either side is a one-line change."""
+
+    session: Session
+
+    async def on_frame(self, link: Link, message: str | bytes) -> None:
+        await self.session._on_frame(link, message)
+
+    def on_sent(self, text: str) -> None:
+        self.session._on_sent(text)
+
+    def session_properties(self) -> SessionConfig:
+        return self.session._session_properties(self.session._settings)
+
+    def conversation_items(self) -> Iterable[Item]:
+        return self.session._state.conversation.items
+
+    def forget_conversation(self) -> None:
+        state = self.session._state
+        state.conversation = Conversation(max_items=state.conversation.max_items)
+        self.session._transcripts.clear()
+
+    async def start_request(
+        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
+    ) -> PendingRequest:
+        return await self.session._start_request(event, kind, key, link=link)
+
+    async def wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
+        return await self.session._wait(request, within)
+
+    def forget_request(self, request: PendingRequest) -> None:
+        self.session._forget_request(request)
+
+    def fail_request(self, request: PendingRequest, error: Exception) -> None:
+        self.session._requests.discard(request)
+        request.finish(error=error)
+
+    def server_error(self, detail: Any) -> Exception:
+        return self.session._server_error(detail)
+
+    def mid_turn(self) -> bool:
+        return self.session._mid_turn()
+
+    def connection_lost(self, reason: CloseReason) -> None:
+        self.session._on_connection_lost(reason)
+
+    def finish(self, reason: CloseReason) -> None:
+        self.session._finish(reason)
+
+    async def deliver(self, event: ServerEvent) -> None:
+        await self.session._deliver(event)
