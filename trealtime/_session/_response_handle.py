@@ -10,13 +10,9 @@ from .._errors import RealtimeError
 from .._transport._inbox import Inbox
 from .._wire._response_models import Response
 from .._wire._server_events import ServerEvent
-from ._responses import ResponseRequest
+from ._responses import ResponseDropped, ResponseRequest
 
 __all__ = ["ResponseDropped", "ResponseHandle"]
-
-
-class ResponseDropped(RealtimeError):
-    """The response was never created: an interruption dropped it while it waited its turn."""
 
 
 @attrs.define(eq=False)

@@ -48,9 +48,13 @@ from ._renewal import renewal_delay
 from ._requests import PendingRequest
 from ._restart import RestartRequest
 
-__all__ = ["ConnectionSupervisor", "LinkOptions", "SupervisedSession"]
+__all__ = ["OBSERVED_EVENTS", "ConnectionSupervisor", "LinkOptions", "SupervisedSession"]
 
 logger = logging.getLogger("trealtime")
+
+OBSERVED_EVENTS = frozenset({Error, ResponseDone, SessionCreated})
+"""The server events :meth:`ConnectionSupervisor.observe` learns from (the session passes it
+no other, so that an audio delta costs it nothing)."""
 
 _ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
 """How a connection attempt fails (besides taking too long)."""

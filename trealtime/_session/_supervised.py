@@ -1,0 +1,87 @@
+"""The session as its connection supervisor sees it.
+
+:class:`SessionAsSupervised` implements :class:`~._supervisor.SupervisedSession` over the parts
+of the session that the supervisor needs: the conversation core (its mirror and its pending
+requests), the requester, and a few of the facade's callables. It takes them as values rather
+than the facade itself, so that this module and the facade do not import each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+
+from .._transport._link import CloseReason, Link
+from .._wire._client_events import ClientEvent
+from .._wire._item_models import Item
+from .._wire._server_events import ServerEvent
+from .._wire._session_models import Session as SessionConfig
+from ._core import ConversationCore
+from ._requester import Requester
+from ._requests import PendingRequest
+
+__all__ = ["SessionAsSupervised"]
+
+
+@attrs.frozen(kw_only=True)
+class SessionAsSupervised:
+    """A :class:`~trealtime.Session`'s parts behind the supervisor's protocol."""
+
+    core: ConversationCore
+    requester: Requester
+    follow_frame: Callable[[Link, str | bytes], Awaitable[None]]
+    note_sent: Callable[[str], None]
+    properties: Callable[[], SessionConfig]
+    """The session properties each new connection is configured with (they change)."""
+    turn_under_way: Callable[[], bool]
+    lost: Callable[[CloseReason], None]
+    ended: Callable[[CloseReason], None]
+    deliver_event: Callable[[ServerEvent], Awaitable[None]]
+    error_for: Callable[[Any], Exception]
+
+    async def on_frame(self, link: Link, message: str | bytes) -> None:
+        await self.follow_frame(link, message)
+
+    def on_sent(self, text: str) -> None:
+        self.note_sent(text)
+
+    def session_properties(self) -> SessionConfig:
+        return self.properties()
+
+    def conversation_items(self) -> Iterable[Item]:
+        return self.core.state.conversation.items
+
+    def forget_conversation(self) -> None:
+        self.core.forget_conversation()
+
+    async def start_request(
+        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
+    ) -> PendingRequest:
+        return await self.requester.start_request(event, kind, key, link=link)
+
+    async def wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
+        return await self.requester.wait(request, within)
+
+    def forget_request(self, request: PendingRequest) -> None:
+        self.requester.forget(request)
+
+    def fail_request(self, request: PendingRequest, error: Exception) -> None:
+        self.core.requests.discard(request)
+        request.finish(error=error)
+
+    def server_error(self, detail: Any) -> Exception:
+        return self.error_for(detail)
+
+    def mid_turn(self) -> bool:
+        return self.turn_under_way()
+
+    def connection_lost(self, reason: CloseReason) -> None:
+        self.lost(reason)
+
+    def finish(self, reason: CloseReason) -> None:
+        self.ended(reason)
+
+    async def deliver(self, event: ServerEvent) -> None:
+        await self.deliver_event(event)
