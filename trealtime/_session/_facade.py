@@ -40,7 +40,6 @@ from .._errors import (
     ConfigurationError,
     ConnectionLost,
     LocalProtocolError,
-    RealtimeError,
     ServerError,
     SessionClosed,
 )
@@ -92,6 +91,7 @@ from .._wire._session_models import (
 )
 from .._wire._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._action_runner import ActionRunner
+from ._cancellation import cancel_and_wait, cancel_requested
 from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
 from ._log_limit import LimitedWarnings
@@ -755,9 +755,11 @@ class Session:
         active_id = active.id if active is not None and is_given(active.id) else None
         self._tools.interrupt([active_id] if active_id else [])
         if active_id is not None:
-            await self._cancel_and_wait(active_id)
+            await cancel_and_wait(self._requester, active_id)
         else:
-            active_id = await self._cancel_requested_response()
+            in_flight = self._core.sequencer.in_flight  # asked for, maybe not created yet
+            handle = self._actions.handles.get(in_flight.tag) if in_flight is not None else None
+            active_id = await cancel_requested(self._requester, handle)
         # Audio may have arrived while the cancel was under way; none of it was heard: cut the
         # item at the position it had when the caller interrupted.
         truncation = self._core.playback.take_truncation(called_at)
@@ -773,33 +775,6 @@ class Session:
         return Interruption(
             cancelled_response_id=active_id, truncation=truncation, dropped_responses=dropped
         )
-
-    async def _cancel_and_wait(self, response_id: str) -> None:
-        """Cancel ``response_id`` (once, however many ask) and wait for its ``response.done``."""
-        try:
-            await self._requester.shared_request(
-                ResponseCancel(response_id=response_id), "response.done", response_id
-            )
-        except ServerError as exc:
-            if exc.code != "response_cancel_not_active":  # it had just ended: fine
-                raise
-
-    async def _cancel_requested_response(self) -> str | None:
-        """A response we asked for may be on its way: the server handles events in order, so a
-        cancel sent now reaches it once created. Returns the id of the response cancelled."""
-        request = self._core.sequencer.in_flight
-        handle = self._actions.handles.get(request.tag) if request is not None else None
-        if handle is None:
-            return None
-        try:
-            response = await handle.created()
-        except RealtimeError:
-            return None  # refused or expired: nothing to cancel
-        running = response.status in ("in_progress", NOT_GIVEN) and handle.state == "created"
-        if running and is_given(response.id):
-            await self._cancel_and_wait(response.id)
-            return response.id
-        return None
 
     # -- tools ----------------------------------------------------------------------------------
 
