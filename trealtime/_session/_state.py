@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from .._wire._client_events import ClientEvent, ConversationItemCreate
+from .._wire._codec import with_part_types
 from .._wire._item_models import FunctionCallItem, InputAudio, Item, MessageItem, OutputAudio
 from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from .._wire._response_models import RateLimit, Response
@@ -72,7 +73,9 @@ class Conversation:
     leave ``previous_item_id`` out of its confirmation: an item the client created itself is
     then placed where its ``conversation.item.create`` asked (see :meth:`expect`). With
     ``max_items``, the oldest items are forgotten beyond that many, so that a long call's memory
-    stays flat (the server keeps its own copy, and trims its context itself).
+    stays flat (the server keeps its own copy, and trims its context itself). Content parts
+    the server sent without their (optional) ``type`` are typed by context
+    (:func:`~trealtime._wire._codec.with_part_types`), so that no transcript is lost.
     """
 
     max_items: int | None = None
@@ -117,6 +120,7 @@ class Conversation:
         item_id = _item_id(item)
         if item_id is None:
             return
+        item = with_part_types(item)
         intended = self._intended.pop(item_id, NOT_GIVEN)
         if item_id in self._items:
             self._items[item_id] = _keep_call_id(self._items[item_id], item)
@@ -155,7 +159,7 @@ class Conversation:
         """Update a known item with a newer copy; unknown items are ignored."""
         item_id = _item_id(item)
         if item_id is not None and item_id in self._items:
-            self._items[item_id] = _keep_call_id(self._items[item_id], item)
+            self._items[item_id] = _keep_call_id(self._items[item_id], with_part_types(item))
 
     def set_call_id(self, item_id: str, call_id: str) -> None:
         """Record the ``call_id`` of a function call item whose copy left it out."""

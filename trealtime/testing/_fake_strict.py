@@ -27,7 +27,14 @@ from typing import Any
 
 import attrs
 
-from .._wire._item_models import FunctionCallItem, Item
+from .._wire._codec import to_dict
+from .._wire._item_models import (
+    ContentPart,
+    FunctionCallItem,
+    Item,
+    MessageItem,
+    UnknownContentPart,
+)
 from .._wire._notgiven import NOT_GIVEN
 from .._wire._response_models import Response
 from .._wire._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
@@ -38,6 +45,8 @@ from ..events import (
     ConversationItemInputAudioTranscriptionDelta,
     ConversationItemRetrieved,
     InputAudioBufferCommitted,
+    ResponseContentPartAdded,
+    ResponseContentPartDone,
     ResponseCreated,
     ResponseDone,
     ResponseOutputItemAdded,
@@ -65,6 +74,8 @@ def leave_out_optional(event: ServerEvent) -> ServerEvent:
         changes["response"] = _response(event.response)
     if isinstance(event, SessionCreated | SessionUpdated):
         changes["session"] = _session(event.session)
+    if isinstance(event, ResponseContentPartAdded | ResponseContentPartDone):
+        changes["part"] = _untyped(event.part)
     if isinstance(event, ConversationItemInputAudioTranscriptionDelta):
         changes["content_index"] = NOT_GIVEN
     return attrs.evolve(event, **changes) if changes else event
@@ -78,7 +89,15 @@ def _item(item: Item) -> Item:
             changes[name] = NOT_GIVEN
     if isinstance(item, FunctionCallItem):
         changes["call_id"] = NOT_GIVEN
+    if isinstance(item, MessageItem):
+        changes["content"] = [_untyped(part) for part in item.content]
     return attrs.evolve(item, **changes) if changes else item
+
+
+def _untyped(part: ContentPart) -> ContentPart:
+    """The part without its ``type``: only an unknown part can be written so."""
+    raw = {name: value for name, value in to_dict(part).items() if name != "type"}
+    return UnknownContentPart(type="", raw=raw)
 
 
 _NULLABLE = ("status_details", "usage")
