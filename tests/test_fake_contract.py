@@ -4,7 +4,7 @@ The ``openai`` package's pydantic models (generated from OpenAI's API spec) vali
 with ``strict=True``: exact enum values, no string where a number belongs. Checked for a voice
 turn, a function call, an error and a transcription session, with the fake server in both
 modes; in strict mode the optional fields it leaves out must leave every frame valid too, and
-the client must still work (``trealtime/testing/_fake_strict.py``).
+the client must still work (``trealtime/testing/_protocol/_strict.py``).
 """
 
 from __future__ import annotations

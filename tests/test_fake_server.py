@@ -25,10 +25,10 @@ from trealtime.testing import (
     silence,
     synthesize_speech,
 )
-from trealtime.testing._fake_audio import encode_g711
-from trealtime.testing._fake_ids import IdFactory
-from trealtime.testing._fake_script import Script
-from trealtime.testing._fake_session import FakeSession
+from trealtime.testing._protocol._audio import encode_g711
+from trealtime.testing._protocol._ids import IdFactory
+from trealtime.testing._protocol._script import Script
+from trealtime.testing._protocol._session import FakeSession
 
 E = TypeVar("E", bound=ev.ServerEvent)
 MAX_MESSAGE = 16 * 1024 * 1024

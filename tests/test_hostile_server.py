@@ -25,6 +25,7 @@ import trio
 
 import trealtime
 import trealtime._session._facade
+import trealtime._session._supervisor
 import trealtime._transport._websocket
 from trealtime import events
 from trealtime._session._recording import read_recording
@@ -252,7 +253,7 @@ async def test_a_client_clock_running_fast_does_not_close_the_session_during_set
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fast = types.SimpleNamespace(time=lambda: time.time() + 55 * 60)
-    monkeypatch.setattr(trealtime._session._facade, "time", fast)
+    monkeypatch.setattr(trealtime._session._supervisor, "time", fast)
     monkeypatch.setattr(trealtime._transport._websocket, "time", fast)
     policy = trealtime.ReconnectPolicy(renew_before_expiry=300.0)
     with trio.fail_after(LIMIT + 600):

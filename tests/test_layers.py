@@ -80,3 +80,124 @@ PUBLIC = ("trealtime.rest", "trealtime.webhooks", "trealtime.events", "trealtime
 def test_the_layers_beneath_the_public_modules_never_import_them(path: Path) -> None:
     upward = {name for name in _imports(path) if name.startswith(PUBLIC)}
     assert not upward, f"{path.relative_to(PACKAGE)} imports {sorted(upward)}"
+
+
+# -- the fake server: a sans-IO protocol core beneath its transport -----------------------------
+
+TESTING = PACKAGE / "testing"
+FAKE_PROTOCOL = sorted((TESTING / "_protocol").rglob("*.py"))
+FAKE_SERVER = sorted((TESTING / "_server").rglob("*.py"))
+IO_LIBRARIES = ("trio", "trio_websocket", "wsproto", "h11", "httpx", "socket", "ssl", "select")
+"""What a sans-IO core never imports: it takes frames and returns events, with no clock."""
+PROTOCOL_PACKAGE = "trealtime.testing._protocol"
+
+
+def _every_import(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (inside functions and ``TYPE_CHECKING`` too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found | _imports(path)
+
+
+def test_the_fake_has_a_protocol_core_and_a_server() -> None:
+    assert (TESTING / "_protocol" / "__init__.py").is_file() and len(FAKE_PROTOCOL) > 1
+    assert (TESTING / "_server" / "__init__.py").is_file() and len(FAKE_SERVER) > 1
+
+
+@pytest.mark.parametrize("path", FAKE_PROTOCOL, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_fake_protocol_core_does_no_io(path: Path) -> None:
+    io = {name for name in _every_import(path) if name.split(".")[0] in IO_LIBRARIES}
+    assert not io, f"{path.relative_to(PACKAGE)} imports {sorted(io)}"
+
+
+@pytest.mark.parametrize("path", FAKE_PROTOCOL, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_fake_protocol_core_never_imports_the_server(path: Path) -> None:
+    upward = {
+        name
+        for name in _imports(path)
+        if name.startswith("trealtime.testing.") and not name.startswith(PROTOCOL_PACKAGE)
+    }
+    assert not upward, f"{path.relative_to(PACKAGE)} imports {sorted(upward)}"
+
+
+# -- no import cycles anywhere in the package ---------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def _targets(path: Path) -> set[str]:
+    """The package's modules ``path`` imports: ``from pkg import mod`` names ``pkg.mod``, and
+    ``from mod import name`` (or ``from pkg.mod.name import x``) the module ``mod``."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            source = ".".join([*base, node.module or ""]).strip(".") if node.level else node.module
+            for alias in node.names:
+                full = f"{source}.{alias.name}"
+                names.add(full if full in MODULES else source or "")
+    targets = set()
+    for name in names:
+        while name and name not in MODULES:
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            targets.add(name)
+    return targets
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_of_the_package_imports_itself_through_others() -> None:
+    """Counting imports inside functions and under ``TYPE_CHECKING``: a cycle hidden there is
+    still two modules that cannot be understood (or moved) one without the other."""
+    assert _cycles({module: _targets(path) for module, path in MODULES.items()}) == []

@@ -23,7 +23,7 @@ from examples.phone_bridge import __main__ as bridge_cli
 from trealtime import events
 from trealtime.testing import FakeConnection, FakeRealtimeServer, ToolCall, silence
 from trealtime.testing import synthesize_speech as pcm_speech
-from trealtime.testing._fake_audio import encode_g711
+from trealtime.testing._protocol._audio import encode_g711
 
 FRAME = 160  # 20 ms of μ-law at 8 kHz, as Twilio sends it
 LONG_REPLY = "This answer goes on for a good few seconds, so that the caller can hang up on it."

@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from trealtime.testing._speech import silence, synthesize_speech
+from trealtime.testing._protocol._speech import silence, synthesize_speech
 
 
 def _samples(pcm: bytes) -> array[int]:

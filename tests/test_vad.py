@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trealtime.testing._speech import silence, synthesize_speech
-from trealtime.testing._vad import (
+from trealtime.testing._protocol._speech import silence, synthesize_speech
+from trealtime.testing._protocol._vad import (
     EnergyVad,
     SpeechStarted,
     SpeechStopped,

@@ -36,7 +36,7 @@ from ._session._facade import DEFAULT_MODEL as DEFAULT_MODEL
 from ._session._facade import Interruption as Interruption
 from ._session._facade import Session as Session
 from ._session._facade import SessionStatistics as SessionStatistics
-from ._session._facade import open_session as open_session
+from ._session._open import open_session as open_session
 from ._session._reconnect import ReconnectPolicy as ReconnectPolicy
 from ._session._response_handle import ResponseDropped as ResponseDropped
 from ._session._response_handle import ResponseHandle as ResponseHandle

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._wire._response_models import ErrorDetail
+from ._wire._error_models import ErrorDetail
 
 __all__ = [
     "ConfigurationError",

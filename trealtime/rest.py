@@ -31,7 +31,7 @@ from ._transport._connect import DEFAULT_URL, Credentials, Endpoint, TokenProvid
 from ._transport._handshake import _http_date
 from ._transport._redaction import redact, secrets_of_headers
 from ._wire._codec import from_dict, to_dict
-from ._wire._response_models import ErrorDetail
+from ._wire._error_models import ErrorDetail
 from ._wire._session_models import Session as SessionConfig
 from ._wire._session_models import SessionProperties, TranscriptionSessionProperties
 

@@ -19,7 +19,8 @@ import trio
 from .. import events
 from .._agent._wav import read_wav, write_wav
 from .._errors import ConfigurationError, RealtimeError
-from .._session._facade import DEFAULT_MODEL, Session, open_session
+from .._session._facade import DEFAULT_MODEL, Session
+from .._session._open import open_session
 from .._wire._session_models import (
     AudioConfig,
     AudioInput,
@@ -68,7 +69,7 @@ TRAILING_SILENCE_MS = 1000
 
 def _load_input(path: str | None) -> bytes:
     if path is None:
-        from ..testing._speech import silence, synthesize_speech
+        from ..testing._protocol._speech import silence, synthesize_speech
 
         return synthesize_speech(1500, seed=7) + silence(1000)
     try:

@@ -23,7 +23,8 @@ import trio
 
 from .. import events
 from .._errors import RealtimeError, SessionClosed
-from .._session._facade import DEFAULT_MODEL, Session, open_session
+from .._session._facade import DEFAULT_MODEL, Session
+from .._session._open import open_session
 from .._transport._connect import DEFAULT_URL
 from .._wire._session_models import (
     AudioConfig,

@@ -1,4 +1,4 @@
-"""The Trio session: ``open_session`` and :class:`Session`.
+"""The Trio session's facade: :class:`Session`.
 
 ::
 
@@ -22,13 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
 import secrets
-import ssl
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import attrs
@@ -44,9 +39,7 @@ from .._agent._tool_runner import ToolCallRunner
 from .._agent._tools import ToolRegistry, ToolSpec
 from .._errors import (
     ConfigurationError,
-    ConnectError,
     ConnectionLost,
-    ConnectTimeout,
     LocalProtocolError,
     RealtimeError,
     RequestTimeout,
@@ -55,17 +48,13 @@ from .._errors import (
     TranscriptionFailed,
 )
 from .._transport._connect import (
-    DEFAULT_URL,
     ConnectStream,
     Credentials,
     Endpoint,
-    TokenProvider,
-    open_tcp_or_tls,
 )
 from .._transport._deflate import Deflate
-from .._transport._groups import single_error
 from .._transport._link import CloseReason, Keepalive, Link
-from .._transport._redaction import redact_error, secrets_of_headers
+from .._transport._redaction import redact_error
 from .._wire._client_events import (
     ClientEvent,
     ConversationItemCreate,
@@ -99,7 +88,6 @@ from .._wire._server_events import (
     ConversationItemInputAudioTranscriptionFailed,
     ConversationItemRetrieved,
     ConversationItemTruncated,
-    Error,
     InputAudioBufferCleared,
     InputAudioBufferCommitted,
     InputAudioBufferDtmfEventReceived,
@@ -117,7 +105,6 @@ from .._wire._server_events import (
     SessionUpdated,
     UnknownServerEvent,
 )
-from .._wire._session_events import Reconnected, Reconnecting
 from .._wire._session_models import (
     AUDIO_BYTES_PER_MS,
     AudioConfig,
@@ -132,15 +119,14 @@ from .._wire._session_models import Session as SessionConfig
 from .._wire._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._inbound_queue import InboundQueue
 from ._log_limit import LimitedWarnings
-from ._reconnect import ReconnectPolicy, is_fatal_error_code, replay_items
-from ._reconnect_budget import ReconnectBudget
+from ._reconnect import ReconnectPolicy
 from ._recording import Recorder
-from ._renewal import renewal_delay
 from ._requests import PendingRequest, RequestTracker
 from ._response_handle import ResponseDropped, ResponseHandle
 from ._responses import ResponseRequest, ResponseSequencer
-from ._restart import RestartRequest
 from ._state import Conversation, SessionState
+from ._supervised import SessionAsSupervised
+from ._supervisor import ConnectionSupervisor, LinkOptions
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -148,7 +134,6 @@ __all__ = [
     "Interruption",
     "Session",
     "SessionStatistics",
-    "open_session",
 ]
 
 logger = logging.getLogger("trealtime")
@@ -207,33 +192,12 @@ class _Counters:
     bytes_sent: int = 0
     invalid_events: int = 0
     unknown_events: int = 0
-    reconnects: int = 0
     failed_reactions: int = 0
 
 
 def _decoded_size(b64: str) -> int:
     """The length of the bytes a base64 string holds, without decoding it."""
     return len(b64) * 3 // 4 - b64.endswith("=") - b64.endswith("==")
-
-
-@attrs.define(eq=False)
-class _LinkState:
-    """What the session knows about one connection beyond the link itself."""
-
-    link: Link
-    session_created: bool = False
-    last_error: Error | None = None
-    renewing: bool = False
-    renewal_planned: bool = False
-    configured_at: float | None = None
-    """When the settings were confirmed (``None`` while in setup)."""
-    setup_requests: list[PendingRequest] = attrs.Factory(list)
-    restart: RestartRequest | None = None
-
-    @property
-    def configured(self) -> bool:
-        """Whether setup is over: the settings were confirmed."""
-        return self.configured_at is not None
 
 
 class Session:
@@ -280,16 +244,8 @@ class Session:
         self._settings = settings
         self._ignored_settings = IgnoredSettingsLog()
         self._ignored_settings.check(settings)
-        self._extra_headers = dict(extra_headers)
-        self._connect_stream = connect_stream
-        self._max_message_size = max_message_size
-        self._compression = compression
         self._inbound_buffer = inbound_buffer
-        self._connect_timeout = connect_timeout
-        self._close_timeout = close_timeout
         self._request_timeout = request_timeout
-        self._reconnect = reconnect
-        self._keepalive = keepalive
         self._log_metrics = log_metrics
         self._state = SessionState(conversation=Conversation(max_items=max_conversation_items))
         self._requests = RequestTracker()
@@ -308,11 +264,7 @@ class Session:
         self._event_prefix = f"trt_{secrets.token_hex(3)}_"
         self._event_counter = 0
         self._nursery: trio.Nursery | None = None
-        self._link: _LinkState | None = None
-        self._resend: str | None = None
         self._close_reason: CloseReason | None = None
-        self._closed_by_client = False
-        self._restart_request: RestartRequest | None = None
         self._speaking = False
         self._transcripts: dict[str, str | TranscriptionFailed] = {}
         self._dtmf = DtmfListeners()
@@ -339,6 +291,25 @@ class Session:
             max_concurrency=max_tool_concurrency,
             default_timeout=tool_timeout,
         )
+        self._supervisor = ConnectionSupervisor(
+            SessionAsSupervised(self),
+            LinkOptions(
+                endpoint=endpoint,
+                credentials=credentials,
+                extra_headers=dict(extra_headers),
+                connect_stream=connect_stream,
+                max_message_size=max_message_size,
+                compression=compression,
+                keepalive=keepalive,
+                outbound=self._outbound_receive,
+            ),
+            connect_timeout=connect_timeout,
+            close_timeout=close_timeout,
+            reconnect=reconnect,
+            recorder=recorder,
+            started=self._started,
+            secrets=self._secrets,
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -350,7 +321,7 @@ class Session:
         return self
 
     async def __anext__(self) -> ServerEvent:
-        if self._closed_by_client:  # after the block: what was left unread is not delivered
+        if self._supervisor.closed_by_client:  # after the block: unread events are not delivered
             raise StopAsyncIteration
         try:
             return await self._inbound.get()
@@ -462,9 +433,9 @@ class Session:
             inbound_queued=self._inbound.queued,
             inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
-            unsent_events=(queued + (self._resend is not None)) if self.closed else 0,
+            unsent_events=(queued + (self._supervisor.resend is not None)) if self.closed else 0,
             pending_requests=len(self._requests),
-            reconnects=c.reconnects,
+            reconnects=self._supervisor.reconnects,
             failed_reactions=c.failed_reactions,
             responses_completed=self._metrics.responses_completed,
             responses_cancelled=self._metrics.responses_cancelled,
@@ -718,17 +689,7 @@ class Session:
         ``ReconnectPolicy`` carries on retrying. Concurrent calls share one restart.
         """
         self._check_open()
-        state = self._link
-        assert state is not None
-        if state.link.ended.is_set():
-            raise ConnectionLost("the connection is already being replaced; wait for Reconnected")
-        request = state.restart
-        if request is None:
-            request = state.restart = self._restart_request = RestartRequest(keep_conversation)
-            await state.link.aclose(
-                self._close_timeout, CloseReason(1000, "restarting the session")
-            )
-        await request.wait()
+        await self._supervisor.restart(keep_conversation)
 
     async def add_tool(self, tool: ToolSpec | Callable[..., Any]) -> ToolSpec:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
@@ -886,9 +847,6 @@ class Session:
         request = PendingRequest(kind, key, event.event_id, done.set)
         self._waiters[request] = done
         self._requests.add(request)
-        state = self._link
-        if link is not None and state is not None and state.link is link:
-            state.setup_requests.append(request)  # failed at once if the link ends in setup
         try:
             if link is None:
                 await self.send(event)
@@ -1107,28 +1065,14 @@ class Session:
     async def _follow(self, link: Link, event: ServerEvent, now: float) -> None:
         """Update the mirror, the requests and the behaviours that react to ``event``."""
         counters = self._counters
-        link_state = self._link
+        self._supervisor.observe(link, event)
         if isinstance(event, InvalidServerEvent):
             counters.invalid_events += 1
             self._warnings.warning("undecodable server frame: %s", event.error)
         elif isinstance(event, UnknownServerEvent):
             counters.unknown_events += 1
-        elif isinstance(event, Error):
-            if link_state is not None:
-                link_state.last_error = event
-        elif (
-            isinstance(event, ResponseDone)
-            and event.response.final_status == "completed"
-            and link_state is not None
-            and link_state.configured
-        ):
-            link.healthy = True  # useful: a response ran to its end on this connection
         self._state.apply(event)
         self._requests.on_server_event(event, self._server_error)
-        if isinstance(event, SessionCreated) and link_state is not None:
-            link_state.session_created = True
-            link.created.set()
-            self._schedule_renewal(link_state, event)
         if isinstance(event, ResponseDone):
             await self._on_response_done(event, now)
         elif isinstance(event, InputAudioBufferSpeechStarted):
@@ -1292,7 +1236,7 @@ class Session:
     def _check_not_left(self) -> None:
         """For the local setters: they are harmless while the server closes, not after the
         block has ended."""
-        if self._closed_by_client:
+        if self._supervisor.closed_by_client:
             raise trio.ClosedResourceError("the session was closed by its owner")
 
     def _check_open(self) -> None:
@@ -1322,318 +1266,15 @@ class Session:
             instructions=instructions if isinstance(instructions, str) else NOT_GIVEN
         )
 
+    def _mid_turn(self) -> bool:
+        """A response, the user's speech or a tool call is under way."""
+        return self.response_active or self._speaking or bool(self._tools.statistics().running)
+
     def _on_sent(self, text: str) -> None:
         self._counters.events_sent += 1
         self._counters.bytes_sent += len(text)
         if self._recorder is not None:
             self._recorder.frame(trio.current_time() - self._started, "out", text)
-
-    def _record_link(self, link: Link | None) -> None:
-        """Write a connect marker, or (for an ended link) a close marker."""
-        if self._recorder is None:
-            return
-        t = trio.current_time() - self._started
-        if link is None:
-            self._recorder.connect(t)
-        elif not link.close_recorded:
-            link.close_recorded = True
-            reason = link.close_reason or CloseReason(1006, None)
-            self._recorder.close(t, reason.code, reason.reason)
-            self._recorder.flush()
-
-    async def _establish(self, *, replay: bool) -> tuple[Link, int]:
-        """Open a connection and configure it: settings, and on a reconnect the conversation."""
-        assert self._nursery is not None
-        endpoint = self._endpoint
-        headers = await self._credentials.headers(endpoint.azure)
-        self._secrets |= secrets_of_headers(headers)
-        link = Link(
-            endpoint=endpoint,
-            headers=headers + list(self._extra_headers.items()),
-            connect_stream=self._connect_stream,
-            max_message_size=self._max_message_size,
-            compression=self._compression,
-            keepalive=self._keepalive,
-            outbound=self._outbound_receive,
-            on_frame=self._on_frame,
-            on_sent=self._on_sent,
-            on_open=lambda: self._record_link(None),
-            resend=self._resend,
-        )
-        self._resend = None
-        state = _LinkState(link)
-        self._link = state
-        self._nursery.start_soon(self._fail_setup_when_lost, state)
-        logger.debug("connecting to %s", endpoint.url)
-        try:
-            # connect_timeout bounds the connection and its settings; a replay that is making
-            # progress is bounded per item by request_timeout instead, however long it is.
-            with trio.fail_after(self._connect_timeout):
-                await self._nursery.start(link.run)
-                await link.created.wait()
-                if not state.session_created:
-                    if state.last_error is not None:
-                        raise self._server_error(state.last_error.error)
-                    reason = link.close_reason or CloseReason(1006, None)
-                    raise ConnectError(
-                        "the server closed the connection before session.created"
-                        f" (code {reason.code}, {reason.reason!r})",
-                        close_code=reason.code,
-                    )
-                properties = self._session_properties(self._settings)
-                update = session_update_for(NOT_GIVEN, properties)
-                request = await self._start_request(
-                    SessionUpdate(session=update or type(properties)()),
-                    "session.update",
-                    None,
-                    link=link,
-                )
-                await self._wait(request, within=self._connect_timeout)  # fail_after bounds it
-            replayed = await self._replay(link) if replay else 0
-        except BaseException:
-            self._resend = link.resend
-            link.abort(CloseReason(1006, "setup failed"))
-            raise
-        state.configured_at = trio.current_time()
-        link.open_gate()
-        logger.debug("session ready: %s", endpoint.url)
-        return link, replayed
-
-    async def _fail_setup_when_lost(self, state: _LinkState) -> None:
-        """A connection that ends during setup fails its setup requests at once, with its code."""
-        await state.link.ended.wait()
-        if state.configured:
-            return
-        reason = state.link.close_reason or CloseReason(1006, None)
-        error = ConnectError(
-            f"the connection closed during setup (code {reason.code}, {reason.reason!r})",
-            close_code=reason.code,
-        )
-        for request in state.setup_requests:
-            if not request.done:
-                self._requests.discard(request)
-                request.finish(error=error)
-
-    async def _replay(self, link: Link) -> int:
-        """Re-create the conversation on a new connection; returns how many items."""
-        policy = self._reconnect
-        items = replay_items(
-            self._state.conversation.items, policy.reanchor_note if policy else None
-        )
-        # Pipelined: every create goes out at once, then the confirmations are collected, so
-        # that a long conversation costs one round trip, not one per item.
-        requests: list[PendingRequest] = []
-        previous: str | None = None
-        try:
-            for item in items:
-                if isinstance(item, UnknownItem):
-                    continue
-                item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
-                event = ConversationItemCreate(
-                    item=attrs.evolve(item, id=item_id),
-                    previous_item_id=previous if previous is not None else NOT_GIVEN,
-                )
-                requests.append(await self._start_request(event, "create", item_id, link=link))
-                previous = item_id
-            for request in requests:
-                await self._wait(request)
-        finally:
-            for request in requests:
-                if request.waiters == 0:
-                    self._forget_request(request)
-        return len(requests)
-
-    def _schedule_renewal(self, state: _LinkState, event: SessionCreated) -> None:
-        """Plan one renewal per connection (a repeated ``session.created`` changes nothing)."""
-        policy = self._reconnect
-        expires_at = getattr(event.session, "expires_at", NOT_GIVEN)
-        if policy is None or policy.renew_before_expiry is None or not is_given(expires_at):
-            return
-        if self._nursery is None or state.renewal_planned:
-            return
-        server_now = time.time() + state.link.server_clock_offset  # expires_at is its clock
-        delay = renewal_delay(expires_at - server_now, policy.renew_before_expiry)
-        if delay is None:
-            logger.warning("the session's expires_at is already past: is the clock right?")
-            return
-        state.renewal_planned = True
-        self._nursery.start_soon(self._renew_when_due, state, trio.current_time() + delay)
-
-    def _mid_turn(self) -> bool:
-        """A response, the user's speech or a tool call is under way."""
-        return self.response_active or self._speaking or bool(self._tools.statistics().running)
-
-    async def _renew_when_due(self, state: _LinkState, deadline: float) -> None:
-        """Replace a session about to expire, at a turn boundary, so a long call goes on."""
-        with trio.move_on_at(deadline):
-            await state.link.ended.wait()  # a connection that ends needs no renewal
-        while self._mid_turn() or not state.configured:  # never during setup, nor mid-turn
-            if state.link.ended.is_set():
-                return
-            await trio.sleep(0.1)
-        if state.link.ended.is_set() or self._closed_by_client:
-            return
-        logger.info("renewing the session before it expires")
-        state.renewing = True
-        await state.link.aclose(self._close_timeout, CloseReason(1000, "renewing the session"))
-
-    async def _supervise(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Run the first connection, then (with a policy) replace lost ones."""
-        link = await self._connect_first()
-        task_status.started()
-        budget = ReconnectBudget(self._reconnect) if self._reconnect is not None else None
-        while True:
-            await link.ended.wait()
-            self._record_link(link)
-            if self._closed_by_client:
-                return
-            state = self._link
-            assert state is not None
-            reason = link.close_reason or CloseReason(1006, None)
-            self._resend = link.resend
-            if state.restart is not None:
-                new_link = await self._restarted(state.restart, reason, budget)
-                if new_link is None:
-                    return
-                if budget is not None:
-                    budget.connection_ended(useful=True)  # the caller asked: no attempt spent
-                link = new_link
-                continue
-            if budget is None or not self._should_reconnect(state, reason):
-                self._finish(reason)
-                return
-            configured_at = state.configured_at
-            budget.connection_ended(
-                useful=link.healthy
-                or (
-                    configured_at is not None
-                    and trio.current_time() - configured_at >= budget.policy.useful_after
-                )
-            )
-            self._on_connection_lost(reason)
-            new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
-            if new_link is None:
-                return
-            link = new_link
-
-    async def _restarted(
-        self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
-    ) -> Link | None:
-        """The connection was closed by :meth:`restart`: open a fresh server session."""
-        self._on_connection_lost(reason)
-        if not restart.keep_conversation:
-            self._state.conversation = Conversation(max_items=self._state.conversation.max_items)
-            self._transcripts.clear()
-        started = trio.current_time()
-        try:
-            link, replayed = await self._establish(replay=restart.keep_conversation)
-        except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-            error = _attempt_error(exc)
-            restart.settle(error)
-            self._restart_request = None
-            logger.warning("restart failed: %s", error)
-            if budget is None or not budget.policy.should_retry_error(error):
-                self._finish(CloseReason(reason.code, f"restart failed: {error}"))
-                return None
-            return await self._reconnect_loop(reason, budget, renewal=False)
-        restart.settle()
-        self._restart_request = None
-        await self._deliver(
-            Reconnected(
-                attempt=0,
-                downtime=trio.current_time() - started,
-                replayed_items=replayed,
-                renewal=True,
-            )
-        )
-        return link
-
-    async def _connect_first(self) -> Link:
-        """The first connection; with a policy, transient failures are retried like later ones
-        (fatal ones, a rejected key or no quota, raise at once)."""
-        policy = self._reconnect
-        attempt = 0
-        while True:
-            try:
-                link, _ = await self._establish(replay=False)
-                return link
-            except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
-                error = _attempt_error(exc)
-                attempt += 1
-                fatal = self._link.last_error if self._link is not None else None
-                if fatal is not None and is_fatal_error_code(_code(fatal)):
-                    raise self._server_error(fatal.error) from exc  # e.g. insufficient_quota
-                if policy is None or attempt > policy.max_attempts:
-                    raise
-                if not policy.should_retry_error(error):
-                    raise
-            delay = policy.delay(attempt)
-            logger.warning(
-                "connect attempt %s failed: %s; retrying in %.2f s", attempt, error, delay
-            )
-            await trio.sleep(delay)
-
-    def _should_reconnect(self, state: _LinkState, reason: CloseReason) -> bool:
-        policy = self._reconnect
-        if policy is None:
-            return False
-        if state.renewing:
-            return True
-        error = state.last_error
-        if error is not None and is_fatal_error_code(
-            error.error.code if isinstance(error.error.code, str) else None
-        ):
-            return False
-        return policy.should_retry_close(reason.code)
-
-    async def _reconnect_loop(
-        self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
-    ) -> Link | None:
-        policy = budget.policy
-        lost_at = trio.current_time()
-        while True:
-            delay = 0.0
-            if not renewal:
-                backoff = budget.spend()
-                if backoff is None:
-                    self._finish(CloseReason(reason.code, f"gave up reconnecting: {reason.reason}"))
-                    return None
-                delay = backoff
-            delay = budget.pace(trio.current_time(), delay)
-            attempt = budget.spent  # a loss with no useful connection between continues the count
-            if not renewal:
-                await self._deliver(
-                    Reconnecting(
-                        attempt=attempt, delay=delay, code=reason.code, reason=reason.reason or ""
-                    )
-                )
-            await trio.sleep(delay)
-            try:
-                link, replayed = await self._establish(replay=True)
-            except trio.TooSlowError:
-                error: Exception = ConnectTimeout("the new connection took too long")
-            except _ATTEMPT_ERRORS as exc:
-                error = exc
-            else:
-                self._counters.reconnects += 1
-                await self._deliver(
-                    Reconnected(
-                        attempt=attempt,
-                        downtime=trio.current_time() - lost_at,
-                        replayed_items=replayed,
-                        renewal=renewal,
-                    )
-                )
-                return link
-            logger.warning("reconnect attempt %s failed: %s", attempt, error)
-            self._on_connection_lost(reason)
-            if not policy.should_retry_error(error):
-                code = error.close_code if isinstance(error, ConnectError) else None
-                self._finish(CloseReason(code or reason.code, f"reconnect failed: {error}"))
-                return None
-            renewal = False
 
     def _on_connection_lost(self, reason: CloseReason) -> None:
         """A connection ended and another will be tried: settle what depended on it."""
@@ -1670,8 +1311,7 @@ class Session:
     def _end_streams(self, error: SessionClosed) -> None:
         """Fail every waiter (a restart too) with ``error`` and end the event streams."""
         self._fail_pending(error)
-        if self._restart_request is not None:
-            self._restart_request.settle(error)
+        self._supervisor.abandon_restart(error)
         self._inbound.close()
         self._dtmf.close()
 
@@ -1680,183 +1320,10 @@ class Session:
 
         A connection that never became a session (``polite=False``) is dropped at once.
         """
-        self._closed_by_client = True
-        self._outbound_send.close()
-        state = self._link
-        if state is not None and not state.link.ended.is_set():
-            reason = CloseReason(1000, "closed by the client")
-            if polite:
-                await state.link.aclose(self._close_timeout, reason, flush=True)
-            else:
-                state.link.abort(reason)
+        self._outbound_send.close()  # what is queued still goes out before the close frame
+        await self._supervisor.close(polite=polite)
         if self._close_reason is None:
             self._close_reason = CloseReason(1000, "closed by the client")
         self._end_streams(SessionClosed(1000, "closed by the client"))
         if self._recorder is not None:
-            if state is not None:
-                self._record_link(state.link)
             self._recorder.finish()
-
-
-_ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
-"""How a connection attempt fails (besides taking too long)."""
-
-
-def _attempt_error(exc: Exception) -> Exception:
-    """What a failed connection attempt reports: taking too long is a :class:`ConnectTimeout`."""
-    return ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
-
-
-def _code(error: Error) -> str | None:
-    return error.error.code if isinstance(error.error.code, str) else None
-
-
-def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
-    if isinstance(tools, ToolRegistry):
-        return tools
-    registry = ToolRegistry()
-    for tool in tools or ():
-        registry.register(tool)
-    return registry
-
-
-@asynccontextmanager
-async def open_session(
-    *,
-    api_key: str | None = None,
-    settings: RealtimeSettings | None = None,
-    url: str = DEFAULT_URL,
-    azure: bool | None = None,
-    token_provider: TokenProvider | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-    extra_query: Mapping[str, str] | None = None,
-    call_id: str | None = None,
-    connect_timeout: float = 10.0,
-    close_timeout: float = 2.0,
-    request_timeout: float = 10.0,
-    max_message_size: int = 16 * 2**20,
-    compression: Deflate | None = None,
-    inbound_buffer: int = 256,
-    inbound_buffer_bytes: int = 4 * 2**20,
-    outbound_buffer: int = 64,
-    ssl_context: ssl.SSLContext | None = None,
-    allow_insecure: bool = False,
-    connect_stream: ConnectStream | None = None,
-    reconnect: ReconnectPolicy | None = None,
-    keepalive: Keepalive | None = Keepalive(),  # noqa: B008 - frozen, so sharing it is safe
-    tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None = None,
-    max_tool_concurrency: int = 4,
-    tool_timeout: float | None = 30.0,
-    audio_chunk_ms: int = 20,
-    preroll_ms: int = 500,
-    start_audio_paused: bool = False,
-    start_video_paused: bool = False,
-    video_frame_detail: str = "auto",
-    video_frame_interval: float = 1.0,
-    log_metrics: bool = False,
-    record: str | os.PathLike[str] | None = None,
-    record_audio: bool = False,
-    max_conversation_items: int | None = 256,
-) -> AsyncIterator[Session]:
-    """Connect, configure the session, and yield a :class:`Session`; close it on exit.
-
-    The model (``settings.model``, default ``gpt-realtime``; an Azure deployment name on Azure)
-    goes in the URL's ``model`` query parameter; ``call_id`` instead attaches this session to a
-    live SIP or WebRTC call (a sideband session: the call's own model, no ``model`` parameter),
-    once the call is accepted (:meth:`RestClient.accept_call`). With
-    ``TranscriptionSessionProperties`` as the settings' session properties, a transcription
-    session opens instead (``intent=transcription``, no model; the transcription model is
-    ``audio.input.transcription.model``). Credentials: ``api_key``
-    (default: the ``OPENAI_API_KEY`` environment variable; ``AZURE_OPENAI_API_KEY`` on Azure,
-    sent as the ``api-key`` header) or ``token_provider``, an async callable whose token is
-    fetched on every connect (e.g. Entra ID). The session is yielded only after
-    ``session.created`` and the ``session.updated`` that confirms ``settings``; an ``error`` in
-    reply raises :class:`ServerError`. All of that must happen within ``connect_timeout``
-    (:class:`ConnectTimeout` otherwise).
-
-    Leaving the block closes the socket within ``close_timeout``, whether the server answers
-    the close or not, and no task outlives it. ``reconnect`` (a :class:`ReconnectPolicy`)
-    replaces lost connections and replays the conversation; ``keepalive`` pings to notice a
-    dead peer. ``tools`` are run when the model calls them. ``connect_stream`` replaces the
-    TCP/TLS transport (the fake server's in-memory seam); ``ssl_context`` replaces the default
-    verifying context. ``record`` writes every frame both ways to a JSON-lines file (audio
-    elided unless ``record_audio``; credentials never written). The conversation mirror keeps
-    the latest ``max_conversation_items`` items (what a reconnect replays), so that memory stays
-    flat over a long call; ``None`` keeps them all. Events the caller has not read yet are
-    bounded by ``inbound_buffer`` (count) and ``inbound_buffer_bytes`` (their frames' wire
-    size; one event always fits): beyond either, the socket is not read until the caller
-    catches up. ``compression=Deflate()`` offers permessage-deflate (off by default: it costs
-    more CPU per event than it saves bandwidth).
-    """
-    store = settings.copy() if settings is not None else RealtimeSettings()
-    registry = _registry(tools)
-    model: str | None = store.model if isinstance(store.model, str) else DEFAULT_MODEL
-    if isinstance(store.session_properties, TranscriptionSessionProperties):
-        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
-    if call_id is not None:
-        extra_query = {**(extra_query or {}), "call_id": call_id}
-    endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
-    if connect_stream is None:
-        endpoint.check_transport_security(allow_insecure)
-
-        async def connect_tcp(host: str, port: int, tls: bool) -> trio.abc.Stream:
-            return await open_tcp_or_tls(host, port, tls, ssl_context)
-
-        connect_stream = connect_tcp
-    session = Session(
-        endpoint=endpoint,
-        credentials=Credentials.resolve(api_key, token_provider, azure=endpoint.azure),
-        settings=store,
-        extra_headers=extra_headers or {},
-        connect_stream=connect_stream,
-        max_message_size=max_message_size,
-        compression=compression,
-        inbound_buffer=inbound_buffer,
-        inbound_buffer_bytes=inbound_buffer_bytes,
-        outbound_buffer=outbound_buffer,
-        connect_timeout=connect_timeout,
-        close_timeout=close_timeout,
-        request_timeout=request_timeout,
-        reconnect=reconnect,
-        keepalive=keepalive,
-        tools=registry,
-        max_tool_concurrency=max_tool_concurrency,
-        tool_timeout=tool_timeout,
-        audio_chunk_ms=audio_chunk_ms,
-        preroll_ms=preroll_ms,
-        start_audio_paused=start_audio_paused,
-        start_video_paused=start_video_paused,
-        video_frame_detail=video_frame_detail,
-        video_frame_interval=video_frame_interval,
-        log_metrics=log_metrics,
-        recorder=Recorder(record, url=endpoint.url, audio=record_audio, wall_time=time.time())
-        if record is not None
-        else None,
-        max_conversation_items=max_conversation_items,
-    )
-    if len(registry.function_tools()):
-        session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))
-    ready = False
-    try:
-        async with trio.open_nursery() as nursery:
-            session._nursery = nursery
-            try:
-                try:
-                    # With a policy, each attempt has its own connect_timeout.
-                    with trio.fail_after(connect_timeout if reconnect is None else math.inf):
-                        await nursery.start(session._supervise)
-                except trio.TooSlowError:
-                    raise ConnectTimeout(
-                        f"no session from {endpoint.url} within {connect_timeout} s"
-                    ) from None
-                ready = True
-                yield session
-            finally:
-                with trio.CancelScope(shield=True):
-                    await session._close(polite=ready)
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        error = single_error(group)
-        if error is group:
-            raise
-        raise error from error.__cause__

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
-
-if TYPE_CHECKING:
-    from ._deflate import Inflater
 
 __all__ = [
     "Close",
     "FrameError",
     "FrameReader",
+    "Inflate",
     "Ping",
     "Pong",
     "RSV1",
@@ -80,6 +78,13 @@ class Close:
     reason: str
 
 
+class Inflate(Protocol):
+    """What the reader needs to inflate compressed messages (``_deflate.Inflater``)."""
+
+    def inflate(self, data: bytes, limit: int, *, last: bool) -> bytes:
+        """The bytes ``data`` (part of one message) inflates to; ``last`` ends the message."""
+
+
 def _protocol_error(reason: str) -> FrameError:
     return FrameError(1002, reason)
 
@@ -96,7 +101,7 @@ class FrameReader:
     counts against it too).
     """
 
-    def __init__(self, max_message_size: int, inflater: Inflater | None = None) -> None:
+    def __init__(self, max_message_size: int, inflater: Inflate | None = None) -> None:
         self._max_message_size = max_message_size
         self._inflater = inflater
         self._compressed = False  # whether the message being read has RSV1 set

@@ -80,8 +80,9 @@ class Link:
         self.close_reason: CloseReason | None = None
         self.created = trio.Event()
         """Set by the session when ``session.created`` arrives (or when the link ends)."""
-        self.healthy = False
-        """Set by the session once this link has been useful (see ``ReconnectPolicy``)."""
+        self.response_completed = False
+        """Set by the session once a response ran to its end on this link: the link was
+        useful (see ``ReconnectPolicy.useful_after``)."""
         self.close_recorded = False
         self.ended = trio.Event()
         self._gate = trio.Event()

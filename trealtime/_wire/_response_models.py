@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
+from ._error_models import ErrorDetail
 from ._item_models import InputItem, Item
 from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._session_models import AudioConfig, Prompt, Reasoning, Tool, ToolChoice
@@ -29,20 +30,6 @@ __all__ = [
     "TranscriptionUsage",
     "Usage",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class ErrorDetail:
-    """The body of a server ``error`` event.
-
-    ``event_id`` names the client event that caused it, when the client gave one.
-    """
-
-    type: str
-    message: str
-    code: str | NotGiven | None = NOT_GIVEN
-    param: str | NotGiven | None = NOT_GIVEN
-    event_id: str | NotGiven | None = NOT_GIVEN
 
 
 @attrs.frozen(kw_only=True)

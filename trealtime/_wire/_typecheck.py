@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .._errors import ConfigurationError
 from ._notgiven import NotGiven
 
 __all__ = ["check_fields", "checked_init"]
@@ -39,8 +40,6 @@ def check_fields(instance: Any) -> None:
     for name, hint in _hints(cls).items():
         value = getattr(instance, name)
         if not _matches(value, hint):
-            from .._errors import ConfigurationError  # late: _errors imports the models
-
             raise ConfigurationError(
                 f"{cls.__name__}.{name} must be {_describe(hint)}, got {type(value).__name__}"
             )  # the type only: a value may be a secret (an MCP tool's authorization)

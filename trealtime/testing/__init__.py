@@ -16,9 +16,19 @@
 from __future__ import annotations
 
 from .._public import show_public_module as _show_public_module
-from ._fake_calls import DEFAULT_WEBHOOK_SECRET, FakeCall, FakeCalls
-from ._fake_connection import FakeConnection
-from ._fake_faults import (
+from ._protocol._script import (
+    DEFAULT_REPLY,
+    DEFAULT_TRANSCRIPT,
+    Rule,
+    ToolCall,
+    default_reply,
+    echo_reply,
+)
+from ._protocol._speech import silence, synthesize_speech
+from ._protocol._vad import EnergyVad
+from ._server._calls import DEFAULT_WEBHOOK_SECRET, FakeCall, FakeCalls
+from ._server._connection import FakeConnection
+from ._server._faults import (
     LAST_CLIENT_EVENT,
     AcceptThenClose,
     BinaryFrame,
@@ -37,23 +47,13 @@ from ._fake_faults import (
     SendRaw,
     SessionExpired,
     Stall,
-    Trigger,
     UnknownEvent,
     Wire,
 )
-from ._fake_replay import Divergence, ReplayReport
-from ._fake_rest import ClientSecretRecord, FakeRestApi
-from ._fake_script import (
-    DEFAULT_REPLY,
-    DEFAULT_TRANSCRIPT,
-    Rule,
-    ToolCall,
-    default_reply,
-    echo_reply,
-)
-from ._fake_server import FakeRealtimeServer, FakeServerOptions, Handshake
-from ._speech import silence, synthesize_speech
-from ._vad import EnergyVad
+from ._server._replay import Divergence, ReplayReport
+from ._server._rest import ClientSecretRecord, FakeRestApi
+from ._server._server import FakeRealtimeServer, FakeServerOptions, Handshake
+from ._server._triggers import Trigger
 
 __all__ = [
     "DEFAULT_WEBHOOK_SECRET",

@@ -43,7 +43,7 @@ import pytest
 
 import trealtime
 
-from ._fake_server import FakeRealtimeServer, FakeServerOptions
+from ._server._server import FakeRealtimeServer, FakeServerOptions
 
 __all__ = [
     "pytest_collection_modifyitems",

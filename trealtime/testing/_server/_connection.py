@@ -5,7 +5,7 @@ and feeds it to the sans-IO :class:`FakeSession`, or to a :class:`ReplayPlayer`)
 only task that writes to the socket, draining an unbounded outbox in order), and one driver per
 response in progress (which paces the response's deltas). Everything is queued synchronously as
 it is produced, so the wire order is always the order in which the protocol state produced the
-events. Faults (:mod:`._fake_faults`) are queued the same way and run by the writer, so they
+events. Faults (:mod:`._faults`) are queued the same way and run by the writer, so they
 happen exactly between the frames around them.
 """
 
@@ -16,7 +16,7 @@ import math
 import socket
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import orjson
@@ -24,20 +24,14 @@ import trio
 import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ..events import ClientEvent, ServerEvent, decode_client_event, encode_server_event
-from ._fake_faults import (
-    AcceptThenClose,
-    Fault,
-    SessionExpired,
-    StallableStream,
-    Triggers,
-)
-from ._fake_replay import ReplayPlayer
-from ._fake_responses import ResponseStream
-from ._fake_session import FakeSession
-from ._fake_strict import leave_out_optional
+from ...events import ClientEvent, ServerEvent, decode_client_event, encode_server_event
+from .._protocol._responses import ResponseStream
+from .._protocol._session import FakeSession
+from .._protocol._strict import leave_out_optional
+from ._faults import AcceptThenClose, Fault, SessionExpired, StallableStream
+from ._replay import ReplayPlayer
 
-__all__ = ["FakeConnection", "Recorder", "frame_type"]
+__all__ = ["FakeConnection", "FaultTriggers", "Recorder", "frame_type"]
 
 E = TypeVar("E", bound=ClientEvent)
 CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's close frame
@@ -77,6 +71,24 @@ class Recorder:
                     return event
             seen = self._dropped + len(self.events)
             await self._lot.park()
+
+
+class FaultTriggers(Protocol):
+    """The armed triggers a connection counts its events against (``_triggers.Triggers``)."""
+
+    @property
+    def watch_server(self) -> bool:
+        """Whether any trigger waits for a server event."""
+
+    def fire(self, event: ClientEvent | str | None, connection: FakeConnection) -> list[Fault]:
+        """Count ``event`` (a client event, or a server event's type); the faults it fires."""
+
+
+class _NoTriggers:
+    watch_server = False
+
+    def fire(self, event: ClientEvent | str | None, connection: FakeConnection) -> list[Fault]:
+        return []
 
 
 def frame_type(data: str | bytes) -> str | None:
@@ -154,7 +166,7 @@ class FakeConnection:
         strict: Callable[[], bool] = lambda: False,
         path: str,
         headers: Mapping[str, str],
-        triggers: Triggers | None = None,
+        triggers: FaultTriggers | None = None,
         opening: Sequence[Fault | AcceptThenClose] = (),
         player: ReplayPlayer | None = None,
         retain: int | None = None,
@@ -167,7 +179,7 @@ class FakeConnection:
         self.sent: list[str | bytes] = []
         self.scripted: list[str | bytes] = []
         self.faults: list[Fault] = []
-        self._triggers = triggers or Triggers()
+        self._triggers: FaultTriggers = triggers or _NoTriggers()
         self._opening = list(opening)
         self._player = player
         self._wire = _Wire(self)
@@ -420,7 +432,7 @@ class FakeConnection:
 
 
 class _Wire:
-    """The writer's side of a connection, as faults see it (see ``_fake_faults.Wire``)."""
+    """The writer's side of a connection, as faults see it (see ``_faults.Wire``)."""
 
     def __init__(self, connection: FakeConnection) -> None:
         self._connection = connection

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ..events import (
+from ...events import (
     FunctionCallItem,
     FunctionCallOutputItem,
     FunctionTool,
@@ -29,8 +29,8 @@ from ..events import (
     Tool,
     ToolChoice,
 )
-from ._fake_conversation import StoredItem
-from ._fake_responses import ReplyPlan
+from ._conversation import StoredItem
+from ._responses import ReplyPlan
 
 __all__ = [
     "DEFAULT_REPLY",

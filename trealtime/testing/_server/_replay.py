@@ -38,8 +38,8 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed
 
-from .._session._recording import RecordedFrame, read_recording, restore_audio
-from .._session._responses import REQUEST_TAG
+from ..._session._recording import RecordedFrame, read_recording, restore_audio
+from ..._session._responses import REQUEST_TAG
 
 __all__ = ["Divergence", "Replay", "ReplayPlayer", "ReplayReport", "ReplayTarget"]
 

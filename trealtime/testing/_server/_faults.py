@@ -25,14 +25,13 @@ import base64
 import enum
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 import attrs
 import orjson
 import trio
 
-from ..events import (
-    ClientEvent,
+from ...events import (
     Error,
     ErrorDetail,
     MessageItem,
@@ -46,9 +45,6 @@ from ..events import (
     ResponseOutputTextDelta,
     ServerEvent,
 )
-
-if TYPE_CHECKING:
-    from ._fake_connection import FakeConnection
 
 __all__ = [
     "LAST_CLIENT_EVENT",
@@ -70,8 +66,6 @@ __all__ = [
     "SessionExpired",
     "StallableStream",
     "Stall",
-    "Trigger",
-    "Triggers",
     "UnknownEvent",
     "Wire",
 ]
@@ -411,67 +405,6 @@ class AcceptThenClose:
 
 ConnectionFault: TypeAlias = Fault | RejectHandshake | AcceptThenClose
 """What ``faults_for_next_connection`` takes: any fault, or one of the two start-only ones."""
-
-
-# -- triggers ------------------------------------------------------------------------------------
-
-
-@attrs.define(eq=False)
-class Trigger:
-    """A fault armed to fire once, on the ``count``-th matching event after it was armed.
-
-    ``event`` is a client event class, or the ``type`` of a server event.
-    """
-
-    event: type[ClientEvent] | str
-    fault: Fault
-    count: int = 1
-    seen: int = 0
-    fired: trio.Event = attrs.field(factory=trio.Event)
-    """Set once the fault has been handed to a connection."""
-    connection: FakeConnection | None = None
-    """The connection the fault was applied to."""
-
-    def matches(self, event: ClientEvent | str) -> bool:
-        """Whether ``event`` (a client event, or a server event's type) is one to count."""
-        if isinstance(self.event, str):
-            return event == self.event
-        return isinstance(event, self.event)
-
-
-class Triggers:
-    """The armed triggers of a server, shared by its connections."""
-
-    def __init__(self) -> None:
-        self._armed: list[Trigger] = []
-
-    def arm(self, trigger: Trigger) -> Trigger:
-        """Add a trigger; it fires once, then is removed."""
-        if trigger.count < 1:
-            raise ValueError("count must be at least 1")
-        self._armed.append(trigger)
-        return trigger
-
-    @property
-    def watch_server(self) -> bool:
-        """Whether any trigger waits for a server event (so frame types are worth reading)."""
-        return any(isinstance(t.event, str) for t in self._armed)
-
-    def fire(self, event: ClientEvent | str | None, connection: FakeConnection) -> list[Fault]:
-        """Count ``event``; the faults of the triggers it fires, in the order they were armed."""
-        if event is None:
-            return []
-        faults = []
-        for trigger in list(self._armed):
-            if not trigger.matches(event):
-                continue
-            trigger.seen += 1
-            if trigger.seen == trigger.count:
-                self._armed.remove(trigger)
-                trigger.connection = connection
-                trigger.fired.set()
-                faults.append(trigger.fault)
-        return faults
 
 
 # -- the stall mechanism -------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from typing import Any, Literal, get_args, get_origin
 
 import attrs
 
-from .._wire._notgiven import NotGiven
-from ..events import UnknownContentPart, UnknownItem, UnknownTool, UnknownTurnDetection
-from ._fake_errors import (
+from ..._wire._notgiven import NotGiven
+from ...events import UnknownContentPart, UnknownItem, UnknownTool, UnknownTurnDetection
+from ._errors import (
     ClientError,
     invalid_type,
     invalid_value,

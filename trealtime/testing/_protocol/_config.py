@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..events import (
+from ...events import (
     AudioConfig,
     AudioFormat,
     AudioInput,
@@ -22,7 +22,7 @@ from ..events import (
     from_dict,
     to_dict,
 )
-from ._fake_errors import ClientError, invalid_value, missing_parameter
+from ._errors import ClientError, invalid_value, missing_parameter
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",

@@ -12,7 +12,7 @@ import functools
 import sys
 from array import array
 
-from .._wire._session_models import AUDIO_BYTES_PER_MS
+from ..._wire._session_models import AUDIO_BYTES_PER_MS
 from ._speech import synthesize_speech
 
 __all__ = [

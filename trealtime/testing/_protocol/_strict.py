@@ -27,18 +27,18 @@ from typing import Any
 
 import attrs
 
-from .._wire._codec import to_dict
-from .._wire._item_models import (
+from ..._wire._codec import to_dict
+from ..._wire._item_models import (
     ContentPart,
     FunctionCallItem,
     Item,
     MessageItem,
     UnknownContentPart,
 )
-from .._wire._notgiven import NOT_GIVEN
-from .._wire._response_models import Response
-from .._wire._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
-from ..events import (
+from ..._wire._notgiven import NOT_GIVEN
+from ..._wire._response_models import Response
+from ..._wire._session_models import AudioConfig, AudioFormat, AudioInput, AudioOutput, Session
+from ...events import (
     ConversationItemAdded,
     ConversationItemCreated,
     ConversationItemDone,

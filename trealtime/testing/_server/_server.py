@@ -6,9 +6,9 @@ server-side WebSocket, checks the handshake like the real endpoint (path, API ke
 :class:`FakeConnection` (which simulates the API, or replays a recording). Faults are scripted
 here: armed as triggers, or given to the next connection.
 
-The same port serves the REST half (:mod:`._fake_rest`: client secrets, calls): a request that
-is no WebSocket upgrade is answered over plain HTTP (:mod:`._fake_http`). Simulated SIP calls
-(:mod:`._fake_calls`) ring a webhook URL and take sideband (``call_id``) connections.
+The same port serves the REST half (:mod:`._rest`: client secrets, calls): a request that
+is no WebSocket upgrade is answered over plain HTTP (:mod:`._http`). Simulated SIP calls
+(:mod:`._calls`) ring a webhook URL and take sideband (``call_id``) connections.
 """
 
 from __future__ import annotations
@@ -30,29 +30,14 @@ import trio.testing
 import wsproto.utilities
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from .._session._recording import RecordedFrame
-from .._transport._deflate import Deflate
-from ..events import ClientEvent, ServerEvent
-from ._fake_calls import ACCEPTED, FakeCall, FakeCalls
-from ._fake_config import update_session
-from ._fake_connection import CLOSE_TIMEOUT, FakeConnection, Recorder
-from ._fake_deflate import accept_websocket
-from ._fake_errors import ClientError
-from ._fake_errors import http_error_body as _error_body
-from ._fake_faults import (
-    AcceptThenClose,
-    ConnectionFault,
-    Fault,
-    RejectHandshake,
-    StallableStream,
-    Trigger,
-    Triggers,
-)
-from ._fake_http import PrefixedStream, is_websocket_upgrade, read_head, serve_http
-from ._fake_ids import IdFactory
-from ._fake_replay import Replay, ReplayReport
-from ._fake_rest import FakeRestApi
-from ._fake_script import (
+from ..._session._recording import RecordedFrame
+from ..._transport._deflate import Deflate
+from ...events import ClientEvent, ServerEvent
+from .._protocol._config import update_session
+from .._protocol._errors import ClientError
+from .._protocol._errors import http_error_body as _error_body
+from .._protocol._ids import IdFactory
+from .._protocol._script import (
     DEFAULT_TRANSCRIPT,
     ReplyFunction,
     Rule,
@@ -61,7 +46,21 @@ from ._fake_script import (
     TranscriptFunction,
     default_reply,
 )
-from ._fake_session import SESSION_SECONDS, FakeSession
+from .._protocol._session import SESSION_SECONDS, FakeSession
+from ._calls import ACCEPTED, FakeCall, FakeCalls
+from ._connection import CLOSE_TIMEOUT, FakeConnection, Recorder
+from ._deflate import accept_websocket
+from ._faults import (
+    AcceptThenClose,
+    ConnectionFault,
+    Fault,
+    RejectHandshake,
+    StallableStream,
+)
+from ._http import PrefixedStream, is_websocket_upgrade, read_head, serve_http
+from ._replay import Replay, ReplayReport
+from ._rest import FakeRestApi
+from ._triggers import Trigger, Triggers
 
 __all__ = ["FakeRealtimeServer", "FakeServerOptions", "Handshake"]
 
@@ -218,7 +217,7 @@ class FakeRealtimeServer:
         frame is compared with what the live client sends (waiting at most ``reply_timeout``
         seconds); :attr:`replay_report` says where they diverge. Nothing else is answered.
         ``in_memory`` serves like :meth:`serve_in_memory`, else like :meth:`serve`. See
-        :mod:`trealtime.testing._fake_replay` for the details.
+        :mod:`trealtime.testing._server._replay` for the details.
         """
         replay = Replay(recording, timed=timed, reply_timeout=reply_timeout)
         start = cls.serve_in_memory if in_memory else cls.serve

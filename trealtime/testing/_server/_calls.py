@@ -18,11 +18,11 @@ import httpx
 import orjson
 import trio
 
-from ..webhooks import sign_webhook
-from ._speech import silence, synthesize_speech
+from ...webhooks import sign_webhook
+from .._protocol._speech import silence, synthesize_speech
 
 if TYPE_CHECKING:
-    from ._fake_connection import FakeConnection
+    from ._connection import FakeConnection
 
 __all__ = ["DEFAULT_WEBHOOK_SECRET", "FakeCall", "FakeCalls"]
 

@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import attrs
 
-from .._wire._notgiven import NotGiven
-from ..events import SemanticVad, ServerVad, TurnDetection
-from ._fake_audio import G711_FORMATS, bytes_per_ms, decode_g711
-from ._fake_errors import ClientError
+from ..._wire._notgiven import NotGiven
+from ...events import SemanticVad, ServerVad, TurnDetection
+from ._audio import G711_FORMATS, bytes_per_ms, decode_g711
+from ._errors import ClientError
 from ._vad import EnergyVad, SpeechStarted, SpeechStopped, VadEvent
 
 __all__ = ["InputBuffer", "MIN_COMMIT_MS"]

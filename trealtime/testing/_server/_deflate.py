@@ -16,7 +16,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request
 from wsproto.extensions import PerMessageDeflate
 
-from .._transport._deflate import Deflate
+from ..._transport._deflate import Deflate
 
 __all__ = ["accept_websocket"]
 

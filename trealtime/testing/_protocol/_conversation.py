@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from .._wire._notgiven import NotGiven
-from ..events import (
+from ..._wire._notgiven import NotGiven
+from ...events import (
     FunctionCallItem,
     FunctionCallOutputItem,
     InputAudio,
@@ -22,7 +22,7 @@ from ..events import (
     MessageItem,
     OutputAudio,
 )
-from ._fake_errors import ClientError, invalid_value
+from ._errors import ClientError, invalid_value
 
 __all__ = ["Conversation", "StoredItem", "item_id_of"]
 

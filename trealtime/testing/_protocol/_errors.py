@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import orjson
 
-from .._wire._notgiven import NOT_GIVEN, NotGiven
-from ..events import ErrorDetail
+from ..._wire._notgiven import NOT_GIVEN, NotGiven
+from ...events import ErrorDetail
 
 __all__ = [
     "ClientError",

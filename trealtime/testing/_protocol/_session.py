@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import attrs
 import orjson
 
-from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
-from ..events import (
+from ..._wire._notgiven import NOT_GIVEN, NotGiven, is_given
+from ...events import (
     CLIENT_EVENT_CLASSES,
     AudioConfig,
     AudioFormat,
@@ -73,20 +73,20 @@ from ..events import (
     UnknownClientEvent,
     decode_client_event,
 )
-from ._fake_config import check_values, default_session, update_session
-from ._fake_conversation import Conversation, StoredItem
-from ._fake_errors import ClientError, check_metadata, invalid_value
-from ._fake_input import InputBuffer
-from ._fake_responses import (
+from ._config import check_values, default_session, update_session
+from ._conversation import Conversation, StoredItem
+from ._errors import ClientError, check_metadata, invalid_value
+from ._input import InputBuffer
+from ._responses import (
     ResponseSettings,
     ResponseStream,
     count_input_tokens,
     split_pieces,
     text_tokens,
 )
-from ._fake_script import Script
-from ._fake_validate import check_shape
+from ._script import Script
 from ._vad import SpeechStarted
+from ._validate import check_shape
 
 __all__ = ["FakeSession", "GA_CLIENT_TYPES", "SESSION_SECONDS"]
 

@@ -1,6 +1,6 @@
 """The fake server's REST endpoints: client secrets, and calls (WebRTC create, SIP control).
 
-Served on the WebSocket's own port (:mod:`._fake_http`), under the same path:
+Served on the WebSocket's own port (:mod:`._http`), under the same path:
 ``POST /v1/realtime/client_secrets``, ``POST /v1/realtime/calls`` and
 ``POST /v1/realtime/calls/{call_id}/{accept|reject|refer|hangup}``. Each checks the key as the
 API does and answers with the API's error bodies (401, 400, 404 for an unknown call); an
@@ -22,11 +22,11 @@ import attrs
 import orjson
 import trio
 
-from .._wire._codec import to_dict
-from ._fake_calls import ACCEPTED, REFERRED, REJECTED, RINGING, FakeCalls
-from ._fake_config import default_session, update_session
-from ._fake_errors import ClientError, http_error_body
-from ._fake_http import HttpRequest, HttpResponse
+from ..._wire._codec import to_dict
+from .._protocol._config import default_session, update_session
+from .._protocol._errors import ClientError, http_error_body
+from ._calls import ACCEPTED, REFERRED, REJECTED, RINGING, FakeCalls
+from ._http import HttpRequest, HttpResponse
 
 __all__ = ["ClientSecretRecord", "FakeRestApi", "RestRequest"]
 

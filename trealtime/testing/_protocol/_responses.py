@@ -17,8 +17,8 @@ from typing import Literal, TypedDict
 
 import attrs
 
-from .._wire._notgiven import NOT_GIVEN, NotGiven
-from ..events import (
+from ..._wire._notgiven import NOT_GIVEN, NotGiven
+from ...events import (
     AudioConfig,
     AudioFormat,
     AudioOutput,
@@ -54,8 +54,8 @@ from ..events import (
     StatusDetails,
     Usage,
 )
-from ._fake_audio import speech
-from ._fake_conversation import Conversation, StoredItem
+from ._audio import speech
+from ._conversation import Conversation, StoredItem
 
 __all__ = [
     "MS_PER_CHAR",
