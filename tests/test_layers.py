@@ -31,6 +31,10 @@ def _layer_of(module: str) -> str | None:
 
 
 def _imports(path: Path) -> set[str]:
+    return {name for name in _all_imports(path) if name.startswith("trealtime")}
+
+
+def _all_imports(path: Path) -> set[str]:
     module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     package = (
         module.rsplit(".", 1)[0] if path.name != "__init__.py" else module[: -len(".__init__")]
@@ -47,7 +51,7 @@ def _imports(path: Path) -> set[str]:
             found.update(f"{target}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.startswith("trealtime")}
+    return found
 
 
 LAYERED = sorted(path for layer in ORDER for path in (PACKAGE / layer).rglob("*.py"))
@@ -80,6 +84,31 @@ PUBLIC = ("trealtime.rest", "trealtime.webhooks", "trealtime.events", "trealtime
 def test_the_layers_beneath_the_public_modules_never_import_them(path: Path) -> None:
     upward = {name for name in _imports(path) if name.startswith(PUBLIC)}
     assert not upward, f"{path.relative_to(PACKAGE)} imports {sorted(upward)}"
+
+
+SANS_IO = ["_session/_core.py", "_session/_actions.py"]
+"""Modules that must run without trio, and so must everything of ours they import."""
+
+
+@pytest.mark.parametrize("module", SANS_IO)
+def test_the_sans_io_core_imports_no_trio_even_indirectly(module: str) -> None:
+    # A package's __init__ runs on import anyway (trealtime's own imports trio): only the
+    # modules themselves are followed.
+    seen: set[Path] = set()
+    todo = [PACKAGE / module]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        names = _all_imports(path)
+        trio = sorted(name for name in names if name == "trio" or name.startswith("trio."))
+        assert not trio, f"{path.relative_to(PACKAGE)} (for {module}) imports {trio}"
+        for name in names:
+            source = PACKAGE.parent.joinpath(*name.split(".")).with_suffix(".py")
+            if name.startswith("trealtime.") and source.is_file():
+                todo.append(source)
+    assert len(seen) > 5  # the walk did follow the imports
 
 
 # -- the fake server: a sans-IO protocol core beneath its transport -----------------------------

@@ -27,14 +27,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import attrs
-import orjson
 import trio
 
 from .._agent._audio_input import AudioInputPipeline, AudioInputStatistics
 from .._agent._dtmf import DtmfKeys, DtmfListeners
 from .._agent._images import ImageInput, encode_raw_frame, image_item
-from .._agent._metrics import MetricsTracker, format_metrics
-from .._agent._playback import PlaybackTracker, Truncation
+from .._agent._metrics import MetricsTracker
+from .._agent._playback import Truncation
 from .._agent._tool_runner import ToolCallRunner
 from .._agent._tools import ToolRegistry, ToolSpec
 from .._errors import (
@@ -42,10 +41,8 @@ from .._errors import (
     ConnectionLost,
     LocalProtocolError,
     RealtimeError,
-    RequestTimeout,
     ServerError,
     SessionClosed,
-    TranscriptionFailed,
 )
 from .._transport._connect import (
     ConnectStream,
@@ -66,13 +63,10 @@ from .._wire._client_events import (
     InputAudioBufferCommit,
     OutputAudioBufferClear,
     ResponseCancel,
-    ResponseCreate,
     SessionUpdate,
 )
 from .._wire._codec import decode_server_event, encode_client_event, with_part_types_in
 from .._wire._item_models import (
-    FunctionCallItem,
-    FunctionCallOutputItem,
     InputItem,
     Item,
     MessageItem,
@@ -83,50 +77,33 @@ from .._wire._response_models import RateLimit, Response, ResponseParams
 from .._wire._server_events import (
     ConversationItemAdded,
     ConversationItemCreated,
-    ConversationItemInputAudioTranscriptionCompleted,
-    ConversationItemInputAudioTranscriptionDelta,
-    ConversationItemInputAudioTranscriptionFailed,
     ConversationItemRetrieved,
     ConversationItemTruncated,
-    InputAudioBufferCleared,
     InputAudioBufferCommitted,
-    InputAudioBufferDtmfEventReceived,
-    InputAudioBufferSpeechStarted,
-    InputAudioBufferSpeechStopped,
     InvalidServerEvent,
-    ResponseCreated,
-    ResponseDone,
-    ResponseFunctionCallArgumentsDone,
-    ResponseOutputAudioDelta,
-    ResponseOutputAudioTranscriptDelta,
-    ResponseOutputTextDelta,
     ServerEvent,
-    SessionCreated,
-    SessionUpdated,
-    UnknownServerEvent,
 )
+from .._wire._session_models import Session as SessionConfig
 from .._wire._session_models import (
-    AUDIO_BYTES_PER_MS,
-    AudioConfig,
-    AudioInput,
-    AudioOutput,
     SessionProperties,
     Tool,
     ToolChoice,
     TranscriptionSessionProperties,
 )
-from .._wire._session_models import Session as SessionConfig
 from .._wire._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
+from ._action_runner import ActionRunner
+from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
 from ._log_limit import LimitedWarnings
 from ._reconnect import ReconnectPolicy
 from ._recording import Recorder
-from ._requests import PendingRequest, RequestTracker
-from ._response_handle import ResponseDropped, ResponseHandle
-from ._responses import ResponseRequest, ResponseSequencer
-from ._state import Conversation, SessionState
+from ._requester import Requester
+from ._response_handle import ResponseHandle
+from ._responses import ResponseRequest
+from ._session_tools import ToolOutputs, properties_with_tools, replace_tools
+from ._state import SessionState
 from ._supervised import SessionAsSupervised
-from ._supervisor import ConnectionSupervisor, LinkOptions
+from ._supervisor import OBSERVED_EVENTS, ConnectionSupervisor, LinkOptions
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -190,14 +167,7 @@ class _Counters:
     bytes_received: int = 0
     events_sent: int = 0
     bytes_sent: int = 0
-    invalid_events: int = 0
-    unknown_events: int = 0
     failed_reactions: int = 0
-
-
-def _decoded_size(b64: str) -> int:
-    """The length of the bytes a base64 string holds, without decoding it."""
-    return len(b64) * 3 // 4 - b64.endswith("=") - b64.endswith("==")
 
 
 class Session:
@@ -244,55 +214,67 @@ class Session:
         self._settings = settings
         self._ignored_settings = IgnoredSettingsLog()
         self._ignored_settings.check(settings)
-        self._inbound_buffer = inbound_buffer
         self._request_timeout = request_timeout
-        self._log_metrics = log_metrics
-        self._state = SessionState(conversation=Conversation(max_items=max_conversation_items))
-        self._requests = RequestTracker()
-        self._waiters: dict[PendingRequest, trio.Event] = {}
         self._counters = _Counters()
         self._warnings = LimitedWarnings(logger)
-        self._connection_epoch = 0
-        """Connections lost so far: tells a tool result orphaned by a reconnect apart."""
-        self._call_epochs: dict[str, int] = {}
         self._secrets: set[str] = set(credentials.secrets())
         if recorder is not None:
             recorder.secrets = self._secrets  # the same set: tokens join it as they come
         self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
-        self._event_prefix = f"trt_{secrets.token_hex(3)}_"
-        self._event_counter = 0
-        self._nursery: trio.Nursery | None = None
         self._close_reason: CloseReason | None = None
-        self._speaking = False
-        self._transcripts: dict[str, str | TranscriptionFailed] = {}
         self._dtmf = DtmfListeners()
-        self._sequencer = ResponseSequencer()
-        self._handles: dict[str, ResponseHandle] = {}
-        self._handles_by_id: dict[str, ResponseHandle] = {}
-        self._playback = PlaybackTracker()
-        self._metrics = MetricsTracker()
-        self._audio = AudioInputPipeline(
-            chunk_ms=audio_chunk_ms, preroll_ms=preroll_ms, start_paused=start_audio_paused
-        )
         self._images = ImageInput(
             min_interval_s=video_frame_interval,
             detail=video_frame_detail,
             start_paused=start_video_paused,
         )
+        self._core = ConversationCore(
+            tools=tools,
+            server_error=self._server_error,
+            warnings=self._warnings,
+            audio=AudioInputPipeline(
+                chunk_ms=audio_chunk_ms, preroll_ms=preroll_ms, start_paused=start_audio_paused
+            ),
+            max_conversation_items=max_conversation_items,
+            log_metrics=log_metrics,
+        )
+        self._requester = Requester(
+            self._core, send=self.send, check_open=self._check_open, request_timeout=request_timeout
+        )
+        outputs = ToolOutputs(self._core, self.send)
         self._tools = ToolCallRunner(
             tools,
-            send_output=self._send_tool_output,
-            send_orphan_result=self._send_orphan_result,
+            send_output=outputs.send_output,
+            send_orphan_result=outputs.send_orphan_result,
             request_response=self._request_tool_response,
-            is_call_known=self._is_call_known,
-            send_progress=self._send_tool_progress,
+            is_call_known=outputs.is_call_known,
+            send_progress=outputs.send_progress,
             max_concurrency=max_tool_concurrency,
             default_timeout=tool_timeout,
         )
+        self._actions = ActionRunner(
+            self._core,
+            tools=self._tools,
+            dtmf=self._dtmf,
+            send=self.send,
+            request_timeout=request_timeout,
+            handle_buffer=inbound_buffer,
+        )
         self._supervisor = ConnectionSupervisor(
-            SessionAsSupervised(self),
+            SessionAsSupervised(
+                core=self._core,
+                requester=self._requester,
+                on_frame=self._on_frame,
+                on_sent=self._on_sent,
+                properties=lambda: self._session_properties(self._settings),
+                turn_under_way=self._mid_turn,
+                lost=self._on_connection_lost,
+                ended=self._finish,
+                deliver_event=self._deliver,
+                error_for=self._server_error,
+            ),
             LinkOptions(
                 endpoint=endpoint,
                 credentials=credentials,
@@ -314,6 +296,15 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<trealtime.Session {self._endpoint.url} {state}>"
+
+    @property
+    def _nursery(self) -> trio.Nursery | None:
+        """The session's nursery (set by ``open_session``): tool calls and timers run in it."""
+        return self._actions.nursery
+
+    @_nursery.setter
+    def _nursery(self, nursery: trio.Nursery | None) -> None:
+        self._actions.nursery = nursery
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -342,7 +333,7 @@ class Session:
     @property
     def properties(self) -> SessionConfig | NotGiven:
         """The session properties as the server last confirmed them."""
-        return self._state.session
+        return self._core.state.session
 
     @property
     def transcription_only(self) -> bool:
@@ -358,32 +349,32 @@ class Session:
     @property
     def conversation(self) -> list[Item]:
         """The items of the conversation, in order."""
-        return self._state.conversation.items
+        return self._core.state.conversation.items
 
     @property
     def state(self) -> SessionState:
         """The client's mirror of the server's state (read it, don't change it)."""
-        return self._state
+        return self._core.state
 
     @property
     def active_response(self) -> Response | None:
         """The default-conversation response in progress, if any."""
-        return self._state.active_response
+        return self._core.state.active_response
 
     @property
     def response_active(self) -> bool:
         """Whether a default-conversation response is running or about to start."""
-        return self._sequencer.response_active or self._state.active_response is not None
+        return self._core.response_active
 
     @property
     def rate_limits(self) -> list[RateLimit]:
         """The rate limits the server last reported."""
-        return list(self._state.rate_limits)
+        return list(self._core.state.rate_limits)
 
     @property
     def metrics(self) -> MetricsTracker:
         """Per-response metrics (``metrics.last``) and session totals (read, don't change)."""
-        return self._metrics
+        return self._core.metrics
 
     @property
     def tools(self) -> ToolRegistry:
@@ -414,33 +405,31 @@ class Session:
         Raises :class:`TranscriptionFailed` if the server reported that it could not
         transcribe the item.
         """
-        transcript = self._transcripts.get(item_id, "")
-        if isinstance(transcript, TranscriptionFailed):
-            raise transcript
-        return transcript
+        return self._core.input_transcript(item_id)
 
     def statistics(self) -> SessionStatistics:
         """Counters and queue depths."""
         c = self._counters
+        core = self._core
         queued = self._outbound_send.statistics().current_buffer_used
         return SessionStatistics(
             events_received=c.events_received,
             bytes_received=c.bytes_received,
             events_sent=c.events_sent,
             bytes_sent=c.bytes_sent,
-            invalid_events=c.invalid_events,
-            unknown_events=c.unknown_events,
+            invalid_events=core.invalid_events,
+            unknown_events=core.unknown_events,
             inbound_queued=self._inbound.queued,
             inbound_queued_bytes=self._inbound.queued_bytes,
             outbound_queued=queued,
             unsent_events=(queued + (self._supervisor.resend is not None)) if self.closed else 0,
-            pending_requests=len(self._requests),
+            pending_requests=len(core.requests),
             reconnects=self._supervisor.reconnects,
             failed_reactions=c.failed_reactions,
-            responses_completed=self._metrics.responses_completed,
-            responses_cancelled=self._metrics.responses_cancelled,
-            responses_failed=self._metrics.responses_failed,
-            audio_input=self._audio.statistics(),
+            responses_completed=core.metrics.responses_completed,
+            responses_cancelled=core.metrics.responses_cancelled,
+            responses_failed=core.metrics.responses_failed,
+            audio_input=core.audio.statistics(),
         )
 
     # -- sending --------------------------------------------------------------------------------
@@ -453,7 +442,7 @@ class Session:
         """
         self._check_open()
         text = encode_client_event(event)
-        self._state.on_client_event(event)
+        self._core.on_client_event(event)
         try:
             await self._outbound_send.send(text)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -468,13 +457,13 @@ class Session:
         commit half a sample).
         """
         self._check_open()
-        for chunk in self._audio.feed(audio, sample_rate):
+        for chunk in self._core.audio.feed(audio, sample_rate):
             await self.send(InputAudioBufferAppend.from_bytes(chunk))
 
     def set_audio_input_paused(self, paused: bool) -> None:
         """Pause or resume audio input (appended audio is dropped while paused)."""
         self._check_not_left()
-        self._audio.set_paused(paused)
+        self._core.audio.set_paused(paused)
 
     async def commit_audio(self) -> str:
         """Commit the input buffer as a user item and return the item's id.
@@ -483,28 +472,29 @@ class Session:
         100 ms minimum is buffered.
         """
         self._check_open()
-        rest = self._audio.flush()
+        audio = self._core.audio
+        rest = audio.flush()
         if rest:
             await self.send(InputAudioBufferAppend.from_bytes(rest))
-        if self._audio.half_sample_pending:
+        if audio.half_sample_pending:
             raise LocalProtocolError(
                 "an odd number of PCM16 bytes was appended: the last byte is half a sample;"
                 " append its other byte before committing, or clear_audio()"
             )
-        if not self._audio.can_commit():
+        if not audio.can_commit():
             raise LocalProtocolError(
-                f"only {self._audio.buffered_ms:.0f} ms of audio since the last commit;"
+                f"only {audio.buffered_ms:.0f} ms of audio since the last commit;"
                 " the API needs at least 100 ms"
             )
-        reply = await self._request(InputAudioBufferCommit(), "commit", None)
+        reply = await self._requester.request(InputAudioBufferCommit(), "commit", None)
         assert isinstance(reply, InputAudioBufferCommitted)
         return reply.item_id
 
     async def clear_audio(self) -> None:
         """Drop the buffered input audio; returns when the server confirmed."""
         self._check_open()
-        self._audio.discard_buffered()
-        await self._request(InputAudioBufferClear(), "clear", None)
+        self._core.audio.discard_buffered()
+        await self._requester.request(InputAudioBufferClear(), "clear", None)
 
     async def send_text(self, text: str, *, respond: bool = True) -> Item:
         """A typed user turn: add a user text message and ask for a response (unless
@@ -558,13 +548,13 @@ class Session:
         event = ConversationItemCreate(
             item=attrs.evolve(item, id=item_id), previous_item_id=previous_item_id
         )
-        reply = await self._request(event, "create", item_id)
+        reply = await self._requester.request(event, "create", item_id)
         assert isinstance(reply, ConversationItemAdded | ConversationItemCreated)
         return reply.item
 
     async def delete_item(self, item_id: str) -> None:
         """Remove an item; returns when the server confirmed."""
-        await self._request(ConversationItemDelete(item_id=item_id), "delete", item_id)
+        await self._requester.request(ConversationItemDelete(item_id=item_id), "delete", item_id)
 
     async def truncate_item(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
         """Cut an assistant audio item at ``audio_end_ms``; returns when the server confirmed.
@@ -580,12 +570,12 @@ class Session:
         event = ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
         )
-        reply = await self._request(event, "truncate", item_id)
+        reply = await self._requester.request(event, "truncate", item_id)
         assert isinstance(reply, ConversationItemTruncated)
 
     async def retrieve_item(self, item_id: str) -> Item:
         """The server's copy of an item, audio included. Concurrent calls share one request."""
-        reply = await self._shared_request(
+        reply = await self._requester.shared_request(
             ConversationItemRetrieve(item_id=item_id), "retrieve", item_id
         )
         assert isinstance(reply, ConversationItemRetrieved)
@@ -624,11 +614,7 @@ class Session:
         self._check_open()
         self._check_responses()
         request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
-        handle = ResponseHandle(request, self._inbound_buffer)
-        self._handles[request.tag] = handle
-        if self._sequencer.submit(request):
-            await self._send_response_create(request)
-        return handle
+        return await self._actions.request_response(request)
 
     async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> bool:
         """Cancel the active response (or the one named, out-of-band ones too); False if it
@@ -638,21 +624,23 @@ class Session:
         answers ``response_cancel_not_active``.
         """
         self._check_open()
-        active = self._state.active_response
+        state = self._core.state
+        active = state.active_response
         active_id = active.id if active is not None and is_given(active.id) else None
         if not is_given(response_id):
             if active_id is None:
                 return False
             response_id = active_id
-        if response_id != active_id and response_id not in self._state.out_of_band_responses:
+        if response_id != active_id and response_id not in state.out_of_band_responses:
             return False
-        if self._requests.find("response.done", response_id) is None:
-            await self.send(ResponseCancel(response_id=response_id, event_id=self._next_event_id()))
+        if self._core.requests.find("response.done", response_id) is None:
+            event_id = self._core.next_event_id()
+            await self.send(ResponseCancel(response_id=response_id, event_id=event_id))
         return True
 
     async def clear_output_audio(self) -> None:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""
-        await self.send(OutputAudioBufferClear(event_id=self._next_event_id()))
+        await self.send(OutputAudioBufferClear(event_id=self._core.next_event_id()))
 
     async def update_settings(self, delta: RealtimeSettings | Mapping[str, Any]) -> dict[str, Any]:
         """Apply a settings delta, send what it changed in a ``session.update``, await the reply.
@@ -673,7 +661,7 @@ class Session:
             self._session_properties(self._settings), self._session_properties(updated)
         )
         if update is not None:
-            await self._request(SessionUpdate(session=update), "session.update", None)
+            await self._requester.request(SessionUpdate(session=update), "session.update", None)
         self._settings = updated
         return changed
 
@@ -717,27 +705,14 @@ class Session:
         return await self._replace_tools(list(tools))
 
     async def _replace_tools(self, tools: list[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
-        """Swap the registry's tools (all checked first), update the server, and put the old
-        ones back if the server refuses."""
-        specs = list(ToolRegistry(tools))  # validates every tool before anything changes
-        registry = self.tools
-        old = list(registry)
-        dropped = {spec.name for spec in old}
+        """Swap the registry's tools, update the server, and put the old ones back if the
+        server refuses."""
 
-        def install(new: list[ToolSpec]) -> None:
-            for spec in list(registry):
-                registry.unregister(spec.name)
-            for spec in new:
-                registry.register(spec)
-
-        install(specs)
-        try:
+        async def tell_server(dropped: set[str]) -> None:
             properties = self._with_tools(dropped=dropped)
             await self.update_settings(RealtimeSettings(session_properties=properties))
-        except BaseException:
-            install(old)
-            raise
-        return specs
+
+        return await replace_tools(self.tools, tools, tell_server)
 
     # -- playback and interruption --------------------------------------------------------------
 
@@ -753,7 +728,7 @@ class Session:
         """
         if self.closed:
             return
-        self._playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
+        self._core.playback.report_played(ms=ms, nbytes=nbytes, item_id=item_id)
 
     def playback_finished(self) -> None:
         """All audio received so far has been played: nothing to truncate on interruption.
@@ -762,7 +737,7 @@ class Session:
         """
         if self.closed:
             return
-        self._playback.on_playback_finished()
+        self._core.playback.on_playback_finished()
 
     async def interrupt(self) -> Interruption:
         """Stop the assistant: cancel the running response, cut its audio where playback is,
@@ -774,8 +749,9 @@ class Session:
         """
         self._check_open()
         called_at = trio.current_time()
-        dropped = self._drop_owed_responses()
-        active = self._state.active_response
+        dropped, actions = self._core.drop_owed_responses()
+        self._actions.apply(actions)
+        active = self._core.state.active_response
         active_id = active.id if active is not None and is_given(active.id) else None
         self._tools.interrupt([active_id] if active_id else [])
         if active_id is not None:
@@ -784,14 +760,14 @@ class Session:
             active_id = await self._cancel_requested_response()
         # Audio may have arrived while the cancel was under way; none of it was heard: cut the
         # item at the position it had when the caller interrupted.
-        truncation = self._playback.take_truncation(called_at)
+        truncation = self._core.playback.take_truncation(called_at)
         if truncation is not None:
             await self.truncate_item(
                 truncation.item_id, truncation.content_index, truncation.audio_end_ms
             )
-        if self._audio.manual_turns:
+        if self._core.audio.manual_turns:
             await self.clear_audio()
-            preroll = self._audio.replay_preroll()
+            preroll = self._core.audio.replay_preroll()
             if preroll:
                 await self.send(InputAudioBufferAppend.from_bytes(preroll))
         return Interruption(
@@ -801,7 +777,7 @@ class Session:
     async def _cancel_and_wait(self, response_id: str) -> None:
         """Cancel ``response_id`` (once, however many ask) and wait for its ``response.done``."""
         try:
-            await self._shared_request(
+            await self._requester.shared_request(
                 ResponseCancel(response_id=response_id), "response.done", response_id
             )
         except ServerError as exc:
@@ -811,8 +787,8 @@ class Session:
     async def _cancel_requested_response(self) -> str | None:
         """A response we asked for may be on its way: the server handles events in order, so a
         cancel sent now reaches it once created. Returns the id of the response cancelled."""
-        request = self._sequencer.in_flight
-        handle = self._handles.get(request.tag) if request is not None else None
+        request = self._core.sequencer.in_flight
+        handle = self._actions.handles.get(request.tag) if request is not None else None
         if handle is None:
             return None
         try:
@@ -825,197 +801,14 @@ class Session:
             return response.id
         return None
 
-    # -- requests -------------------------------------------------------------------------------
-
-    def _next_event_id(self) -> str:
-        self._event_counter += 1
-        return f"{self._event_prefix}{self._event_counter}"
-
-    async def _request(
-        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
-    ) -> ServerEvent:
-        return await self._wait(await self._start_request(event, kind, key, link=link))
-
-    async def _start_request(
-        self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
-    ) -> PendingRequest:
-        """Send a request whose reply will be awaited (``link``: ahead of the queue)."""
-        self._check_open()
-        event = attrs.evolve(event, event_id=self._next_event_id())
-        assert isinstance(event.event_id, str)
-        done = trio.Event()
-        request = PendingRequest(kind, key, event.event_id, done.set)
-        self._waiters[request] = done
-        self._requests.add(request)
-        try:
-            if link is None:
-                await self.send(event)
-            else:
-                await link.send_now(encode_client_event(event))
-        except BaseException:
-            self._forget_request(request)
-            raise
-        return request
-
-    async def _wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
-        """Wait for ``request``'s reply; several callers may share one request."""
-        done = self._waiters[request]
-        request.waiters += 1
-        timeout = self._request_timeout if within is None else within
-        try:
-            with trio.move_on_after(timeout):
-                await done.wait()
-        finally:
-            request.waiters -= 1
-            if request.waiters == 0:
-                self._forget_request(request)  # the last one out: nobody wants the reply
-        if not request.done:
-            raise RequestTimeout(
-                f"no reply to {request.kind} within {timeout} s (event_id {request.event_id})"
-            )
-        if request.error is not None:
-            raise request.error
-        assert request.reply is not None
-        return request.reply
-
-    def _forget_request(self, request: PendingRequest) -> None:
-        self._requests.discard(request)
-        self._waiters.pop(request, None)
-
-    async def _shared_request(self, event: ClientEvent, kind: str, key: str) -> ServerEvent:
-        """Join the pending request of this kind and key, or make it."""
-        existing = self._requests.find(kind, key)
-        if existing is not None and existing in self._waiters:
-            return await self._wait(existing)
-        return await self._request(event, kind, key)
-
-    # -- responses ------------------------------------------------------------------------------
-
-    async def _send_response_create(self, request: ResponseRequest) -> None:
-        event_id = self._next_event_id()
-        pending = PendingRequest(
-            "response.create",
-            request.tag,
-            event_id,
-            lambda: self._on_response_create_answered(request, pending),
-        )
-        self._requests.add(pending)
-        self._metrics.on_response_create_sent(trio.current_time(), tag=request.tag)
-        try:
-            await self.send(ResponseCreate(response=request.tagged_params(), event_id=event_id))
-        except BaseException:
-            self._requests.discard(pending)
-            raise
-        if self._nursery is not None and not request.out_of_band:
-            self._nursery.start_soon(self._expire_response_request, request, pending)
-
-    async def _expire_response_request(
-        self, request: ResponseRequest, pending: PendingRequest
-    ) -> None:
-        """Give up on a request the server never answered, so that the queue moves on."""
-        await trio.sleep(self._request_timeout)
-        if request.state != "sent":
-            return
-        self._requests.discard(pending)
-        to_send = self._sequencer.expire(request)
-        handle = self._handles.pop(request.tag, None)
-        if handle is not None:
-            handle._fail(RequestTimeout(f"no response.created within {self._request_timeout} s"))
-        self._spawn_sends(to_send)
-
-    def _on_response_create_answered(
-        self, request: ResponseRequest, pending: PendingRequest
-    ) -> None:
-        if not isinstance(pending.error, ServerError):
-            return  # created: handled with the response.created event
-        busy = pending.error.code == "conversation_already_has_active_response"
-        if busy and request.matched_by_order and request.response_id is not None:
-            # The response taken for ours by order was the server's own (VAD).
-            handle = self._handles_by_id.pop(request.response_id, None)
-            if handle is not None:
-                handle._on_uncreated()
-        requeued, to_send = self._sequencer.on_rejected(request, busy=busy)
-        if not requeued:
-            handle = self._handles.pop(request.tag, None)
-            if handle is not None:
-                handle._fail(pending.error)
-        self._spawn_sends(to_send)
-
-    def _settle_response_create(self, request: ResponseRequest) -> None:
-        """Its response exists: no reply to the ``response.create`` is awaited any more."""
-        pending = self._requests.find("response.create", request.tag)
-        if pending is not None:
-            self._requests.discard(pending)
-
-    def _spawn_sends(self, requests: list[ResponseRequest]) -> None:
-        if requests and self._nursery is not None:
-            for request in requests:
-                self._nursery.start_soon(self._send_quietly_response, request)
-
-    async def _send_quietly_response(self, request: ResponseRequest) -> None:
-        with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
-            await self._send_response_create(request)
-
-    def _drop_owed_responses(self) -> int:
-        dropped = self._sequencer.drop_queued()
-        for request in dropped:
-            handle = self._handles.pop(request.tag, None)
-            if handle is not None:
-                handle._fail(ResponseDropped("dropped by an interruption before it started"))
-        return len(dropped)
-
     # -- tools ----------------------------------------------------------------------------------
 
     def _with_tools(self, dropped: Iterable[str] = ()) -> SessionProperties:
-        """The session properties with the registry's function tools (and without ``dropped``
-        ones), other tools (MCP …) kept."""
-        properties = self._session_properties(self._settings)
-        gone = set(dropped)
-        if not isinstance(properties, SessionProperties):
-            raise ConfigurationError("a transcription session has no tools")
-        tools: list[Tool] = [
-            tool
-            for tool in (properties.tools if is_given(properties.tools) else [])
-            if getattr(tool, "name", None) not in self.tools
-            and getattr(tool, "name", None) not in gone
-        ]
-        return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
-
-    async def _send_tool_output(self, call_id: str, output: str) -> None:
-        self._call_epochs.pop(call_id, None)
-        item = FunctionCallOutputItem(call_id=call_id, output=output)
-        await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
-
-    async def _send_orphan_result(self, call_id: str, name: str, output: str) -> None:
-        note = orjson.dumps(
-            {"type": "function_result", "call_id": call_id, "name": name, "output": output}
-        ).decode()
-        if self._call_epochs.pop(call_id, self._connection_epoch) != self._connection_epoch:
-            why = "finished after the connection changed"
-        else:  # the server asked for it, but its call item never reached the conversation
-            why = "finished, but its call is not in the conversation"
-        item = MessageItem.system_text(f"A function call {why}: {note}")
-        await self.send(ConversationItemCreate(item=item, event_id=self._next_event_id()))
-
-    async def _send_tool_progress(self, call_id: str, name: str, output: str) -> None:
-        note = orjson.dumps(
-            {"type": "tool_progress", "call_id": call_id, "name": name, "result": output}
-        ).decode()
-        text = f"An intermediate result of a function call that is still running: {note}"
-        await self.send(
-            ConversationItemCreate(
-                item=MessageItem.system_text(text), event_id=self._next_event_id()
-            )
-        )
+        """The session properties with the registry's function tools (without ``dropped``)."""
+        return properties_with_tools(self._session_properties(self._settings), self.tools, dropped)
 
     async def _request_tool_response(self) -> None:
         await self.create_response()
-
-    def _is_call_known(self, call_id: str) -> bool:
-        return any(
-            isinstance(item, FunctionCallItem) and item.call_id == call_id
-            for item in self._state.conversation.items
-        )
 
     # -- reacting to server events --------------------------------------------------------------
 
@@ -1039,7 +832,13 @@ class Session:
                 type="", raw=message, error="binary frame: the Realtime API sends only text"
             )
         try:
-            await self._follow(link, event, now)
+            if type(event) in OBSERVED_EVENTS:
+                self._supervisor.observe(link, event)
+            actions = self._core.receive(event, now)
+            if actions:
+                done = self._actions.apply(actions, event)
+                if done < len(actions):
+                    await self._actions.execute(actions, event, done)
         except Exception as exc:
             # One behaviour failing on an odd event must not end the session: the event is
             # still delivered, and the state follows the next ones.
@@ -1061,171 +860,6 @@ class Session:
         self._warnings.warning(
             "%s %s failed (%s: %s); the session goes on", doing, what, type(exc).__name__, exc
         )
-
-    async def _follow(self, link: Link, event: ServerEvent, now: float) -> None:
-        """Update the mirror, the requests and the behaviours that react to ``event``."""
-        counters = self._counters
-        self._supervisor.observe(link, event)
-        if isinstance(event, InvalidServerEvent):
-            counters.invalid_events += 1
-            self._warnings.warning("undecodable server frame: %s", event.error)
-        elif isinstance(event, UnknownServerEvent):
-            counters.unknown_events += 1
-        self._state.apply(event)
-        self._requests.on_server_event(event, self._server_error)
-        if isinstance(event, ResponseDone):
-            await self._on_response_done(event, now)
-        elif isinstance(event, InputAudioBufferSpeechStarted):
-            await self._on_barge_in(now)
-        else:
-            self._react(event, now)
-        self._route_to_handle(event)
-
-    def _react(self, event: ServerEvent, now: float) -> None:
-        """Follow a server event that needs no I/O in reply."""
-        match event:
-            case ResponseOutputAudioDelta():
-                nbytes = _decoded_size(event.delta)
-                if event.item_id in self._state.conversation:  # only what can be truncated
-                    self._playback.on_audio_delta(
-                        event.response_id, event.item_id, event.content_index, nbytes, now
-                    )
-                self._metrics.on_output_audio(event.response_id, nbytes, now)
-            case ResponseOutputAudioTranscriptDelta() | ResponseOutputTextDelta():
-                self._metrics.on_output_text(event.response_id, now)
-            case ResponseCreated(response=response):
-                request = self._sequencer.on_created(response)
-                if request is not None and not request.matched_by_order:
-                    self._settle_response_create(request)
-                if is_given(response.id):
-                    tag = request.tag if request is not None else None
-                    self._metrics.on_response_created(response.id, now, tag=tag)
-                    handle = self._handles.get(request.tag) if request is not None else None
-                    if handle is not None:
-                        self._handles_by_id[response.id] = handle
-                        handle._on_created()
-            case InputAudioBufferSpeechStopped():
-                self._speaking = False
-                self._metrics.on_speech_stopped(now)
-            case InputAudioBufferCommitted():
-                self._audio.on_commit()
-            case InputAudioBufferCleared():
-                self._audio.on_clear()
-            case ConversationItemTruncated(item_id=item_id):
-                self._playback.on_truncated(item_id)
-            case ResponseFunctionCallArgumentsDone():
-                self._start_tool_call(event)
-            case ConversationItemInputAudioTranscriptionDelta(item_id=item_id, delta=delta):
-                so_far = self._transcripts.get(item_id, "")
-                if is_given(delta) and isinstance(so_far, str):
-                    self._transcripts[item_id] = so_far + delta
-            case ConversationItemInputAudioTranscriptionFailed(item_id=item_id, error=error):
-                code = error.code if isinstance(error.code, str) else None
-                message = error.message if isinstance(error.message, str) else None
-                self._transcripts[item_id] = TranscriptionFailed(item_id, code, message)
-            case ConversationItemInputAudioTranscriptionCompleted(item_id=item_id):
-                self._transcripts[item_id] = event.transcript
-                if len(self._transcripts) > 2 * (self._state.conversation.max_items or 1 << 30):
-                    mirror = self._state.conversation
-                    self._transcripts = {k: v for k, v in self._transcripts.items() if k in mirror}
-            case SessionCreated(session=config) | SessionUpdated(session=config):
-                self._follow_config(config)
-            case InputAudioBufferDtmfEventReceived():
-                self._dtmf.publish(event)
-
-    async def _on_response_done(self, event: ResponseDone, now: float) -> None:
-        response = event.response
-        request, to_send = self._sequencer.on_done(response)
-        metrics = self._metrics.on_response_done(response, now)
-        if self._log_metrics:
-            logger.info("%s", format_metrics(metrics))
-        handle: ResponseHandle | None = None
-        if is_given(response.id):
-            self._playback.on_response_done(response.id)
-            self._tools.on_response_done(response.id)
-            handle = self._handles_by_id.pop(response.id, None)
-        if request is not None:
-            self._settle_response_create(request)
-            handle = self._handles.pop(request.tag, None) or handle
-        if handle is not None:
-            handle._on_event(event)
-            handle._on_done(metrics)
-        for next_request in to_send:
-            with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
-                await self._send_response_create(next_request)
-
-    async def _on_barge_in(self, now: float) -> None:
-        """Server VAD heard the user: the server cancels its response; we cut the audio."""
-        self._speaking = True
-        self._drop_owed_responses()
-        active = self._state.active_response
-        self._tools.interrupt([active.id] if active is not None and is_given(active.id) else [])
-        truncation = self._playback.take_truncation(now)
-        if truncation is not None:
-            event = ConversationItemTruncate(
-                item_id=truncation.item_id,
-                content_index=truncation.content_index,
-                audio_end_ms=truncation.audio_end_ms,
-                event_id=self._next_event_id(),
-            )
-            with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
-                await self.send(event)
-
-    def _start_tool_call(self, event: ResponseFunctionCallArgumentsDone) -> None:
-        name = event.name if is_given(event.name) else None
-        if name is None:  # the beta protocol leaves it out: the item has it
-            item = self._state.conversation.get(event.item_id)
-            name = item.name if isinstance(item, FunctionCallItem) else None
-        if name is None or name not in self.tools or self._nursery is None:
-            return  # not ours to run: the caller handles it from the event stream
-        self._call_epochs[event.call_id] = self._connection_epoch
-        if len(self._call_epochs) > 256:  # calls cancelled before a result: forget the oldest
-            del self._call_epochs[next(iter(self._call_epochs))]
-        self._tools.start_call(
-            self._nursery,
-            response_id=event.response_id,
-            call_id=event.call_id,
-            name=name,
-            arguments=event.arguments,
-        )
-
-    def _follow_config(self, config: SessionConfig) -> None:
-        if not isinstance(config.audio, AudioConfig):
-            return
-        output = config.audio.output
-        if isinstance(output, AudioOutput) and is_given(output.format):
-            self._playback.bytes_per_ms = self._metrics.bytes_per_ms = output.format.bytes_per_ms
-        audio_input = config.audio.input
-        if isinstance(audio_input, AudioInput):
-            if is_given(audio_input.turn_detection):
-                self._audio.set_manual_turns(audio_input.turn_detection is None)
-            input_format = audio_input.format
-            if is_given(input_format) and input_format.resolved_type != self._audio.input_format:
-                if input_format.resolved_type not in AUDIO_BYTES_PER_MS:
-                    self._warnings.warning(
-                        "the server set input audio format %r, which this client cannot make;"
-                        " append_audio keeps sending %r",
-                        input_format.resolved_type,
-                        self._audio.input_format,
-                    )
-                    return
-                self._audio = AudioInputPipeline(
-                    input_format.resolved_type,
-                    chunk_ms=self._audio.chunk_ms,
-                    preroll_ms=self._audio.preroll_ms,
-                    start_paused=self._audio.paused,
-                    manual_turns=self._audio.manual_turns,
-                )
-
-    def _route_to_handle(self, event: ServerEvent) -> None:
-        if not self._handles_by_id:
-            return
-        response_id = getattr(event, "response_id", None)
-        if isinstance(event, ResponseCreated):
-            response_id = event.response.id
-        handle = self._handles_by_id.get(response_id) if isinstance(response_id, str) else None
-        if handle is not None:
-            handle._on_event(event)
 
     async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -1268,7 +902,7 @@ class Session:
 
     def _mid_turn(self) -> bool:
         """A response, the user's speech or a tool call is under way."""
-        return self.response_active or self._speaking or bool(self._tools.statistics().running)
+        return self.response_active or self._core.speaking or bool(self._tools.statistics().running)
 
     def _on_sent(self, text: str) -> None:
         self._counters.events_sent += 1
@@ -1280,25 +914,11 @@ class Session:
         """A connection ended and another will be tried: settle what depended on it."""
         error = ConnectionLost(f"the connection dropped (code {reason.code}); reconnecting")
         self._fail_pending(error)
-        self._playback = PlaybackTracker(bytes_per_ms=self._playback.bytes_per_ms)
-        self._metrics.clear_in_progress()
         self._tools.forget_calls()
-        self._audio.on_clear()
-        self._state.active_response = None
-        self._state.out_of_band_responses.clear()
-        self._state.conversation.forget_unfinished()  # an interrupted answer is gone with it
-        self._speaking = False
-        self._connection_epoch += 1
+        self._core.connection_lost()
 
     def _fail_pending(self, error: Exception) -> None:
-        self._requests.fail_all(error)
-        for request in self._sequencer.forget_active() + self._sequencer.drop_queued():
-            handle = self._handles.pop(request.tag, None)
-            if handle is not None:
-                handle._fail(error)
-        for handle in self._handles_by_id.values():
-            handle._fail(error)
-        self._handles_by_id.clear()
+        self._actions.apply(self._core.fail_pending(error))
 
     def _finish(self, reason: CloseReason) -> None:
         """The session is over: record why, fail every waiter, end the event stream."""

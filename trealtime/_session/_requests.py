@@ -27,14 +27,18 @@ from .._wire._server_events import (
     ServerEvent,
     SessionUpdated,
 )
-from ._responses import request_tag
+from ._responses import ResponseRequest, request_tag
 
 __all__ = ["PendingRequest", "RequestTracker"]
 
 
 @attrs.define(eq=False)
 class PendingRequest:
-    """One request awaiting its reply; ``on_done`` is called once it has one."""
+    """One request awaiting its reply; ``on_done`` is called once it has one.
+
+    :meth:`settle` only records the outcome (the conversation core does that, and returns the
+    request for its I/O shell to wake the waiter); :meth:`finish` records it and notifies.
+    """
 
     kind: str
     key: str | None
@@ -45,13 +49,20 @@ class PendingRequest:
     done: bool = False
     waiters: int = 0
     """Callers waiting on it (a retrieval or a cancellation may be shared)."""
+    response_request: ResponseRequest | None = None
+    """For a ``response.create``: the request it sends (nobody waits on its reply)."""
+
+    def settle(self, reply: ServerEvent | None = None, error: Exception | None = None) -> bool:
+        """Record the outcome without notifying; False if it already had one."""
+        if self.done:
+            return False
+        self.reply, self.error, self.done = reply, error, True
+        return True
 
     def finish(self, reply: ServerEvent | None = None, error: Exception | None = None) -> None:
         """Record the outcome and notify the waiter (only the first outcome counts)."""
-        if self.done:
-            return
-        self.reply, self.error, self.done = reply, error, True
-        self.on_done()
+        if self.settle(reply, error):
+            self.on_done()
 
 
 def _reply_key(event: ServerEvent) -> tuple[str, str | None] | None:
@@ -108,28 +119,41 @@ class RequestTracker:
 
     def on_server_event(self, event: ServerEvent, error_type: Callable[[Any], Exception]) -> None:
         """Complete whatever request ``event`` answers; ``error_type`` builds failures."""
+        request = self.match(event, error_type)
+        if request is not None:
+            request.on_done()
+
+    def match(
+        self, event: ServerEvent, error_type: Callable[[Any], Exception]
+    ) -> PendingRequest | None:
+        """Settle (without notifying) the request ``event`` answers, and return it."""
         if not self._by_event_id:
-            return  # nothing pending: the common case, on every audio delta
+            return None  # nothing pending: the common case
         if isinstance(event, Error):
             event_id = event.error.event_id
             request = self._by_event_id.get(event_id) if isinstance(event_id, str) else None
-            if request is not None:
-                self.discard(request)
-                request.finish(error=error_type(event.error))
-            return
+            if request is None:
+                return None
+            self.discard(request)
+            return request if request.settle(error=error_type(event.error)) else None
         key = _reply_key(event)
         if key is None:
-            return
+            return None
         queue = self._by_key.get(key)
-        if queue:
-            request = queue[0]
-            self.discard(request)
-            request.finish(reply=event)
+        if not queue:
+            return None
+        request = queue[0]
+        self.discard(request)
+        return request if request.settle(reply=event) else None
 
     def fail_all(self, error: Exception) -> None:
         """Fail every pending request (the connection is gone)."""
+        for request in self.settle_all(error):
+            request.on_done()
+
+    def settle_all(self, error: Exception) -> list[PendingRequest]:
+        """Fail every pending request without notifying; returns those it settled."""
         requests = list(self._by_event_id.values())
         self._by_key.clear()
         self._by_event_id.clear()
-        for request in requests:
-            request.finish(error=error)
+        return [request for request in requests if request.settle(error=error)]

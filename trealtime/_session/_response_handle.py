@@ -12,13 +12,9 @@ from .._wire._item_models import Item
 from .._wire._notgiven import is_given
 from .._wire._response_models import Response
 from .._wire._server_events import ResponseOutputItemDone, ServerEvent
-from ._responses import ResponseRequest
+from ._responses import ResponseDropped, ResponseRequest
 
 __all__ = ["ResponseDropped", "ResponseHandle"]
-
-
-class ResponseDropped(RealtimeError):
-    """The response was never created: an interruption dropped it while it waited its turn."""
 
 
 @attrs.define(eq=False)

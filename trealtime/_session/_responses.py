@@ -40,13 +40,19 @@ from typing import Literal
 
 import attrs
 
+from .._errors import RealtimeError
 from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from .._wire._response_models import Response, ResponseParams
 
-__all__ = ["REQUEST_TAG", "ResponseRequest", "ResponseSequencer"]
+__all__ = ["REQUEST_TAG", "ResponseDropped", "ResponseRequest", "ResponseSequencer"]
 
 REQUEST_TAG = "trealtime_request"
 """The ``metadata`` key that carries a request's tag."""
+
+
+class ResponseDropped(RealtimeError):
+    """The response was never created: an interruption dropped it while it waited its turn."""
+
 
 RequestState = Literal["queued", "sent", "created", "done", "dropped", "failed"]
 

@@ -1,13 +1,15 @@
 """The session as its connection supervisor sees it.
 
-:class:`SessionAsSupervised` implements :class:`~._supervisor.SupervisedSession` by handing each
-call to the facade's private methods, so a renamed method on either side is a one-line change.
+:class:`SessionAsSupervised` implements :class:`~._supervisor.SupervisedSession` over the parts
+of the session that the supervisor needs: the conversation core (its mirror and its pending
+requests), the requester, and a few of the facade's callables. It takes them as values rather
+than the facade itself, so that this module and the facade do not import each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
 import attrs
 
@@ -16,64 +18,65 @@ from .._wire._client_events import ClientEvent
 from .._wire._item_models import Item
 from .._wire._server_events import ServerEvent
 from .._wire._session_models import Session as SessionConfig
+from ._core import ConversationCore
+from ._requester import Requester
 from ._requests import PendingRequest
-from ._state import Conversation
-
-if TYPE_CHECKING:
-    from ._facade import Session
 
 __all__ = ["SessionAsSupervised"]
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SessionAsSupervised:
-    """A :class:`~trealtime.Session` behind the supervisor's protocol."""
+    """A :class:`~trealtime.Session`'s parts behind the supervisor's protocol."""
 
-    session: Session
-
-    async def on_frame(self, link: Link, message: str | bytes) -> None:
-        await self.session._on_frame(link, message)
-
-    def on_sent(self, text: str) -> None:
-        self.session._on_sent(text)
+    core: ConversationCore
+    requester: Requester
+    on_frame: Callable[[Link, str | bytes], Coroutine[Any, Any, None]]
+    """Given to each link as is: every frame reaches the facade with no call in between."""
+    on_sent: Callable[[str], None]
+    properties: Callable[[], SessionConfig]
+    """The session properties each new connection is configured with (they change)."""
+    turn_under_way: Callable[[], bool]
+    lost: Callable[[CloseReason], None]
+    ended: Callable[[CloseReason], None]
+    deliver_event: Callable[[ServerEvent], Awaitable[None]]
+    error_for: Callable[[Any], Exception]
 
     def session_properties(self) -> SessionConfig:
-        return self.session._session_properties(self.session._settings)
+        return self.properties()
 
     def conversation_items(self) -> Iterable[Item]:
-        return self.session._state.conversation.items
+        return self.core.state.conversation.items
 
     def forget_conversation(self) -> None:
-        state = self.session._state
-        state.conversation = Conversation(max_items=state.conversation.max_items)
-        self.session._transcripts.clear()
+        self.core.forget_conversation()
 
     async def start_request(
         self, event: ClientEvent, kind: str, key: str | None, *, link: Link | None = None
     ) -> PendingRequest:
-        return await self.session._start_request(event, kind, key, link=link)
+        return await self.requester.start_request(event, kind, key, link=link)
 
     async def wait(self, request: PendingRequest, within: float | None = None) -> ServerEvent:
-        return await self.session._wait(request, within)
+        return await self.requester.wait(request, within)
 
     def forget_request(self, request: PendingRequest) -> None:
-        self.session._forget_request(request)
+        self.requester.forget(request)
 
     def fail_request(self, request: PendingRequest, error: Exception) -> None:
-        self.session._requests.discard(request)
+        self.core.requests.discard(request)
         request.finish(error=error)
 
     def server_error(self, detail: Any) -> Exception:
-        return self.session._server_error(detail)
+        return self.error_for(detail)
 
     def mid_turn(self) -> bool:
-        return self.session._mid_turn()
+        return self.turn_under_way()
 
     def connection_lost(self, reason: CloseReason) -> None:
-        self.session._on_connection_lost(reason)
+        self.lost(reason)
 
     def finish(self, reason: CloseReason) -> None:
-        self.session._finish(reason)
+        self.ended(reason)
 
     async def deliver(self, event: ServerEvent) -> None:
-        await self.session._deliver(event)
+        await self.deliver_event(event)

@@ -48,9 +48,13 @@ from ._renewal import renewal_delay
 from ._requests import PendingRequest
 from ._restart import RestartRequest
 
-__all__ = ["ConnectionSupervisor", "LinkOptions", "SupervisedSession"]
+__all__ = ["OBSERVED_EVENTS", "ConnectionSupervisor", "LinkOptions", "SupervisedSession"]
 
 logger = logging.getLogger("trealtime")
+
+OBSERVED_EVENTS = frozenset({Error, ResponseDone, SessionCreated})
+"""The server events :meth:`ConnectionSupervisor.observe` learns from (the session passes it
+no other, so that an audio delta costs it nothing)."""
 
 _ATTEMPT_ERRORS = (ConnectError, ServerError, SessionClosed, ConnectionLost, RequestTimeout)
 """How a connection attempt fails (besides taking too long)."""
@@ -135,6 +139,21 @@ class _LinkState:
     def configured(self) -> bool:
         """Whether setup is over: the settings were confirmed."""
         return self.configured_at is not None
+
+    @property
+    def fatal(self) -> bool:
+        """The server sent an error after which reconnecting cannot help (e.g. no quota)."""
+        error = self.last_error
+        return error is not None and is_fatal_error_code(
+            error.error.code if isinstance(error.error.code, str) else None
+        )
+
+    def was_useful(self, policy: ReconnectPolicy, now: float) -> bool:
+        """A response completed on the connection, or it stayed up long enough."""
+        configured_at = self.configured_at
+        return self.link.response_completed or (
+            configured_at is not None and now - configured_at >= policy.useful_after
+        )
 
 
 class ConnectionSupervisor:
@@ -418,9 +437,9 @@ class ConnectionSupervisor:
                 return link
             except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
                 error = _attempt_error(exc)
-                fatal = self._state.last_error if self._state is not None else None
-                if fatal is not None and is_fatal_error_code(_code(fatal)):
-                    raise self._session.server_error(fatal.error) from exc  # e.g. no quota
+                state = self._state
+                if state is not None and state.fatal and state.last_error is not None:
+                    raise self._session.server_error(state.last_error.error) from exc
                 if budget is None or not budget.policy.should_retry_error(error):
                     raise
                 delay = budget.spend()
@@ -451,20 +470,12 @@ class ConnectionSupervisor:
                 self._session.finish(reason)
                 return
             else:
-                budget.connection_ended(useful=self._was_useful(state, budget.policy))
+                budget.connection_ended(useful=state.was_useful(budget.policy, trio.current_time()))
                 self._session.connection_lost(reason)
                 new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
             if new_link is None:
                 return
             link = new_link
-
-    @staticmethod
-    def _was_useful(state: _LinkState, policy: ReconnectPolicy) -> bool:
-        """A response completed on the connection, or it stayed up long enough."""
-        configured_at = state.configured_at
-        return state.link.response_completed or (
-            configured_at is not None and trio.current_time() - configured_at >= policy.useful_after
-        )
 
     async def _restarted(
         self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
@@ -499,10 +510,7 @@ class ConnectionSupervisor:
             return False
         if state.renewing:
             return True
-        error = state.last_error
-        if error is not None and is_fatal_error_code(_code(error)):
-            return False
-        return policy.should_retry_close(reason.code)
+        return not state.fatal and policy.should_retry_close(reason.code)
 
     async def _reconnect_loop(
         self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
@@ -566,7 +574,3 @@ class ConnectionSupervisor:
 def _attempt_error(exc: Exception) -> Exception:
     """What a failed connection attempt reports: taking too long is a :class:`ConnectTimeout`."""
     return ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
-
-
-def _code(error: Error) -> str | None:
-    return error.error.code if isinstance(error.error.code, str) else None

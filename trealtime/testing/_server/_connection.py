@@ -1,11 +1,12 @@
 """One accepted connection of the fake server: its tasks, its record, and its scripting handle.
 
-Three kinds of task run per connection, in one nursery: the reader (decodes every client frame
-and feeds it to the sans-IO :class:`FakeSession`, or to a :class:`ReplayPlayer`), the writer (the
-only task that writes to the socket, draining an unbounded outbox in order), and one driver per
-response in progress (which paces the response's deltas). Everything is queued synchronously as
-it is produced, so the wire order is always the order in which the protocol state produced the
-events. Faults (:mod:`._faults`) are queued the same way and run by the writer, so they
+Three kinds of task run per connection, in one nursery: the reader (feeds every client frame
+to the sans-IO protocol core, :class:`FakeProtocol`, or to a :class:`ReplayPlayer`), the writer
+(the only task that writes to the socket, draining an unbounded outbox in order), and one driver
+per response in progress (which asks the core for the response's next deltas and paces them).
+The core decides every frame; this module moves them and keeps time. Everything is queued
+synchronously as it is produced, so the wire order is always the order in which the core
+produced the frames. Faults (:mod:`._faults`) are queued the same way and run by the writer, so they
 happen exactly between the frames around them.
 """
 
@@ -24,10 +25,10 @@ import trio
 import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from ...events import ClientEvent, ServerEvent, decode_client_event, encode_server_event
+from ...events import ClientEvent, ServerEvent, decode_client_event
+from .._protocol._core import FakeProtocol, Outgoing, Reply
 from .._protocol._responses import ResponseStream
 from .._protocol._session import FakeSession
-from .._protocol._strict import leave_out_optional
 from ._faults import AcceptThenClose, Fault, SessionExpired, StallableStream
 from ._replay import ReplayPlayer
 
@@ -158,12 +159,10 @@ class FakeConnection:
         *,
         websocket: WebSocketConnection,
         stream: StallableStream,
-        state: FakeSession,
-        new_id: Callable[[str], str],
+        protocol: FakeProtocol,
         server_record: Recorder,
         realtime: Callable[[], bool],
         session_seconds: float | None,
-        strict: Callable[[], bool] = lambda: False,
         path: str,
         headers: Mapping[str, str],
         triggers: FaultTriggers | None = None,
@@ -171,7 +170,7 @@ class FakeConnection:
         player: ReplayPlayer | None = None,
         retain: int | None = None,
     ) -> None:
-        self.state = state
+        self._protocol = protocol
         self._retain = retain
         self.path = path
         self.headers = dict(headers)
@@ -187,9 +186,7 @@ class FakeConnection:
         self._server_record = server_record
         self._websocket = websocket
         self._stream = stream
-        self._new_id = new_id
         self._realtime = realtime
-        self._strict = strict
         self._session_seconds = session_seconds
         self._outbox = _Outbox()
         self._wakers: dict[ResponseStream, trio.Event] = {}
@@ -197,6 +194,11 @@ class FakeConnection:
         self._closing = False
         self._close_done = trio.Event()
         self._nursery: trio.Nursery | None = None
+
+    @property
+    def state(self) -> FakeSession:
+        """The protocol state: session config, conversation, input buffer."""
+        return self._protocol.state
 
     @property
     def received(self) -> list[ClientEvent]:
@@ -224,14 +226,12 @@ class FakeConnection:
         A missing ``event_id`` is filled in. Raises ``ConnectionClosed`` if the connection
         ended before the frame was written.
         """
-        kind: object
         if isinstance(event, ServerEvent):
-            text, kind = self._encode(event), event.type
+            frame = Outgoing(self._protocol.encode(event), event.type)
         else:
-            body = {"event_id": self._new_id("event"), **event}
-            text, kind = orjson.dumps(body).decode(), body.get("type")
-        self.scripted.append(text)
-        await self._submit(_Frame(text, type=kind if isinstance(kind, str) else None))
+            frame = self._protocol.encode_body(event)
+        self.scripted.append(frame.text)
+        await self._submit(_Frame(frame.text, type=frame.type))
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send one WebSocket frame exactly as given (text or binary), after anything queued."""
@@ -303,7 +303,7 @@ class FakeConnection:
         if self._player is not None:
             nursery.start_soon(self._player.run, self)
         else:
-            self._put(self.state.open())
+            self._put(self._protocol.open())
             if self._session_seconds is not None:
                 nursery.start_soon(self._expire, self._session_seconds)
         for fault in self._opening:
@@ -321,23 +321,23 @@ class FakeConnection:
             self.frames.append(data)
             trim(self.frames, self._retain)
             if self._player is None:
-                event, events = self.state.receive(data)
+                reply = self._protocol.receive(data)
             else:  # a replay answers from its recording, not from the protocol state
-                event, events = decode_client_event(data), []
+                reply = Reply(decode_client_event(data), [], [])
                 self._player.feed(data)
-            self._record.append(event)
-            self._server_record.append(event)
-            for fault in self._triggers.fire(event, self):
+            self._record.append(reply.event)
+            self._server_record.append(reply.event)
+            for fault in self._triggers.fire(reply.event, self):
                 self._outbox.put(_Frame("", fault=fault))
-            self._follow(nursery, events)
+            self._follow(nursery, reply)
 
-    def _follow(self, nursery: trio.Nursery, events: list[ServerEvent]) -> None:
-        """Send what the protocol state produced, and drive the responses it started."""
-        self._put(events)
+    def _follow(self, nursery: trio.Nursery, reply: Reply) -> None:
+        """Send what the core produced, and drive the responses it started."""
+        self._put(reply.frames)
         for stream, waker in self._wakers.items():
             if stream.done:
                 waker.set()
-        for stream in self.state.take_started():
+        for stream in reply.started:
             self._wakers[stream] = trio.Event()
             nursery.start_soon(self._drive, stream)
 
@@ -346,8 +346,7 @@ class FakeConnection:
         the server answers on this socket, and the event is not in ``received``."""
         if self._nursery is None or self.closed:
             raise RuntimeError("the connection is not running")
-        _, events = self.state.receive(data)
-        self._follow(self._nursery, events)
+        self._follow(self._nursery, self._protocol.receive(data))
 
     async def _write(self) -> None:
         while True:
@@ -397,12 +396,11 @@ class FakeConnection:
         audio_ms = 0
         try:
             while not stream.done:
-                step = stream.step()
-                if step is None:
-                    self._put(stream.finish())
+                progress = self._protocol.advance(stream)
+                self._put(progress.frames)
+                if progress.done:
                     return
-                self._put(step.events)
-                audio_ms += step.audio_ms
+                audio_ms += progress.audio_ms
                 if self._realtime():
                     with trio.move_on_at(started + audio_ms / 1000):
                         await waker.wait()
@@ -419,16 +417,9 @@ class FakeConnection:
         if not self._closing:  # the writer never got to it: the client is not reading
             await self.close(1001, "session expired")
 
-    def _put(self, events: list[ServerEvent]) -> None:
-        for event in events:
-            self._outbox.put(_Frame(self._encode(event), type=event.type))
-
-    def _encode(self, event: ServerEvent) -> str:
-        if not event.event_id:
-            event = attrs.evolve(event, event_id=self._new_id("event"))
-        if self._strict():
-            event = leave_out_optional(event)
-        return encode_server_event(event)
+    def _put(self, frames: list[Outgoing]) -> None:
+        for frame in frames:
+            self._outbox.put(_Frame(frame.text, type=frame.type))
 
 
 class _Wire:
@@ -454,10 +445,10 @@ class _Wire:
         self._connection._stream.stall(seconds)
 
     def encode(self, event: ServerEvent) -> str:
-        return self._connection._encode(event)
+        return self._connection._protocol.encode(event)
 
     def new_id(self, prefix: str) -> str:
-        return self._connection._new_id(prefix)
+        return self._connection._protocol.new_id(prefix)
 
     def last_sent(self, type: str) -> str | bytes | None:
         return next((f for f in reversed(self._connection.sent) if frame_type(f) == type), None)

@@ -1,10 +1,10 @@
 """The fake Realtime server: transport (TCP or in-memory), handshake, and the scripting API.
 
 Both variants hand every incoming byte stream to the same handler: it wraps the stream in a
-server-side WebSocket, checks the handshake like the real endpoint (path, API key), reads
-``model`` and ``intent`` from the query, then serves the connection with a
-:class:`FakeConnection` (which simulates the API, or replays a recording). Faults are scripted
-here: armed as triggers, or given to the next connection.
+server-side WebSocket, checks the handshake like the real endpoint (path, API key: the rules
+are the protocol core's, :mod:`.._protocol._handshake`), then serves the connection with a
+:class:`FakeConnection` driving a :class:`FakeProtocol` (which simulates the API), or replaying
+a recording. Faults are scripted here: armed as triggers, or given to the next connection.
 
 The same port serves the REST half (:mod:`._rest`: client secrets, calls): a request that
 is no WebSocket upgrade is answered over plain HTTP (:mod:`._http`). Simulated SIP calls
@@ -14,7 +14,6 @@ is no WebSocket upgrade is answered over plain HTTP (:mod:`._http`). Simulated S
 from __future__ import annotations
 
 import collections
-import contextlib
 import email.utils
 import os
 import re
@@ -33,9 +32,14 @@ from trio_websocket import ConnectionClosed, WebSocketRequest
 from ..._session._recording import RecordedFrame
 from ..._transport._deflate import Deflate
 from ...events import ClientEvent, ServerEvent
-from .._protocol._config import update_session
-from .._protocol._errors import ClientError
+from .._protocol._core import FakeProtocol
 from .._protocol._errors import http_error_body as _error_body
+from .._protocol._handshake import (
+    apply_preset,
+    check_handshake,
+    presented_key,
+    requested_session,
+)
 from .._protocol._ids import IdFactory
 from .._protocol._script import (
     DEFAULT_TRANSCRIPT,
@@ -69,8 +73,6 @@ DEFAULT_API_KEY = "sk-test-fake"
 IN_MEMORY_URL = "ws://fake-realtime.invalid/v1/realtime"
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
-_KEY_PROTOCOL = "openai-insecure-api-key."
-_BETA_PROTOCOL = "openai-beta.realtime-v1"
 
 
 class FakeServerOptions(TypedDict, total=False):
@@ -122,10 +124,6 @@ class Handshake:
     headers: dict[str, str]
     subprotocols: tuple[str, ...]
     status: int
-
-
-def _mask(key: str) -> str:
-    return key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 8 else "*" * len(key)
 
 
 class FakeRealtimeServer:
@@ -433,38 +431,16 @@ class FakeRealtimeServer:
             subprotocol="realtime" if "realtime" in protocols else None,
             extra_headers=[(b"date", email.utils.formatdate(usegmt=True).encode())],
         )
-        ids = IdFactory(f"{self._seed}:{len(self.connections)}")
         # A sideband connection starts from the accepted call's session, an ek_ key's from the
         # session it fixes; either may still be changed by session.update.
         call = self.calls.get(query.get("call_id", ""))
         preset = call.session if call is not None else self._ephemeral_session(headers, protocols)
-        kind = "transcription" if query.get("intent") == "transcription" else "realtime"
-        if preset is not None:
-            kind = preset.get("type", kind)
-        model = (preset or {}).get("model") or query.get("model") or query.get("deployment")
-        state = FakeSession(
-            script=self._script,
-            new_id=ids.new,
-            model=model or "gpt-realtime",
-            kind=kind,
-            now=time.time(),
-            chunk_ms=self.audio_chunk_ms,
-            seed=self._seed,
-            lifetime=self.session_seconds,
-            strict=self.strict,
-            retain=self.retain,
-        )
-        if preset is not None:
-            with contextlib.suppress(ClientError):  # validated when it was accepted or minted
-                state.session = update_session(state.session, preset, voice_locked=False)
         connection = FakeConnection(
             websocket=websocket,
             stream=stream,
-            state=state,
-            new_id=ids.new,
+            protocol=self._new_protocol(query, preset),
             server_record=self._record,
             realtime=lambda: self.realtime,
-            strict=lambda: self.strict,
             session_seconds=self.session_seconds,
             path=request.path,
             headers=headers,
@@ -479,10 +455,31 @@ class FakeRealtimeServer:
         self._lot.unpark_all()
         return connection
 
+    def _new_protocol(
+        self, query: Mapping[str, str], preset: dict[str, Any] | None
+    ) -> FakeProtocol:
+        """The protocol core of the next connection, with the server's current options."""
+        ids = IdFactory(f"{self._seed}:{len(self.connections)}")
+        kind, model = requested_session(query, preset)
+        state = FakeSession(
+            script=self._script,
+            new_id=ids.new,
+            model=model or "gpt-realtime",
+            kind=kind,
+            now=time.time(),
+            chunk_ms=self.audio_chunk_ms,
+            seed=self._seed,
+            lifetime=self.session_seconds,
+            strict=self.strict,
+            retain=self.retain,
+        )
+        apply_preset(state, preset)
+        return FakeProtocol(state, new_id=ids.new, strict=lambda: self.strict)
+
     def _ephemeral_session(
         self, headers: Mapping[str, str], protocols: tuple[str, ...]
     ) -> dict[str, Any] | None:
-        key = self._presented_key(headers, protocols, {})
+        key = presented_key(headers, protocols, {})
         record = self.rest.secret(key) if key is not None else None
         return record.session if record is not None else None
 
@@ -502,25 +499,16 @@ class FakeRealtimeServer:
             refusal = RejectHandshake(self.reject_handshake, message)
         if refusal is not None:
             return refusal.status, _error_body(refusal.message)
-        if not path.endswith("/realtime"):
-            return 404, _error_body(f"Invalid URL (GET {path})")
-        if "realtime=v1" in headers.get("openai-beta", "") or _BETA_PROTOCOL in protocols:
-            return 400, _error_body("The fake server speaks only the GA protocol, not the beta.")
-        key = self._presented_key(headers, protocols, query)
-        if key is None:
-            return 401, _error_body(
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-        if key != self.api_key and self.rest.secret(key) is None:
-            return 401, _error_body(
-                f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.",
-                code="invalid_api_key",
-            )
-        if "call_id" in query:
+        status, body = check_handshake(
+            path,
+            headers,
+            protocols,
+            query,
+            accepts_key=lambda key: key == self.api_key or self.rest.secret(key) is not None,
+        )
+        if status == 101 and "call_id" in query:
             return self._check_call(self.calls.get(query["call_id"]), query)
-        return 101, b""
+        return status, body
 
     @staticmethod
     def _check_call(call: FakeCall | None, query: Mapping[str, str]) -> tuple[int, bytes]:
@@ -532,18 +520,3 @@ class FakeRealtimeServer:
         if call.status != ACCEPTED:
             return 400, _error_body(f"Call '{call.call_id}' is {call.status}, not accepted.")
         return 101, b""
-
-    @staticmethod
-    def _presented_key(
-        headers: Mapping[str, str], protocols: tuple[str, ...], query: Mapping[str, str]
-    ) -> str | None:
-        """The key from ``Authorization: Bearer``, Azure's ``api-key``, or the subprotocol."""
-        scheme, _, credential = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and credential.strip():
-            return credential.strip()
-        if "api-key" in headers:
-            return headers["api-key"]
-        for protocol in protocols:
-            if protocol.startswith(_KEY_PROTOCOL):
-                return protocol.removeprefix(_KEY_PROTOCOL)
-        return query.get("api-key")
