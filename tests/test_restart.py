@@ -223,3 +223,22 @@ async def test_a_restart_that_cannot_connect_raises_and_closes_the_session(
             assert "restart failed" in str(session.close_reason)
             with pytest.raises(trealtime.SessionClosed):
                 await session.restart()
+
+
+async def test_a_restart_asked_while_another_sets_up_joins_it(
+    server: FakeRealtimeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The new session is slow to confirm its settings: a second restart() arrives during that
+    # setup. It must share the restart under way (not close the new connection, and never
+    # be left waiting when the first one settles).
+    with trio.fail_after(LIMIT):
+        async with session_for(server) as session:
+            server.faults_for_next_connection([Stall(5)])
+            first = await server.wait_for_connection()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(session.restart)
+                assert await server.wait_for_connection() is not first  # the new one, in setup
+                await session.restart()
+            assert not session.closed
+            await session.send_text("still here", respond=False)
+    assert len(server.connections) == 2

@@ -113,19 +113,10 @@ async def open_session(
     """
     store = settings.copy() if settings is not None else RealtimeSettings()
     registry = _registry(tools)
-    model: str | None = store.model if isinstance(store.model, str) else DEFAULT_MODEL
-    if isinstance(store.session_properties, TranscriptionSessionProperties):
-        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
-    if call_id is not None:
-        extra_query = {**(extra_query or {}), "call_id": call_id}
-    endpoint = Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
+    endpoint = _endpoint_for(store, url, azure=azure, extra_query=extra_query, call_id=call_id)
     if connect_stream is None:
         endpoint.check_transport_security(allow_insecure)
-
-        async def connect_tcp(host: str, port: int, tls: bool) -> trio.abc.Stream:
-            return await open_tcp_or_tls(host, port, tls, ssl_context)
-
-        connect_stream = connect_tcp
+        connect_stream = _tcp_or_tls(ssl_context)
     session = Session(
         endpoint=endpoint,
         credentials=Credentials.resolve(api_key, token_provider, azure=endpoint.azure),
@@ -159,21 +150,54 @@ async def open_session(
     )
     if len(registry.function_tools()):
         session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))
+    async with _running(session, connect_timeout, per_attempt=reconnect is not None):
+        yield session
+
+
+def _endpoint_for(
+    settings: RealtimeSettings,
+    url: str,
+    *,
+    azure: bool | None,
+    extra_query: Mapping[str, str] | None,
+    call_id: str | None,
+) -> Endpoint:
+    """The URL to connect to: the model, or a transcription session's intent, or a call."""
+    model: str | None = settings.model if isinstance(settings.model, str) else DEFAULT_MODEL
+    if isinstance(settings.session_properties, TranscriptionSessionProperties):
+        model, extra_query = None, {"intent": "transcription", **(extra_query or {})}
+    if call_id is not None:
+        extra_query = {**(extra_query or {}), "call_id": call_id}
+    return Endpoint.build(url, model=model, extra_query=extra_query, azure=azure)
+
+
+def _tcp_or_tls(ssl_context: ssl.SSLContext | None) -> ConnectStream:
+    async def connect_tcp(host: str, port: int, tls: bool) -> trio.abc.Stream:
+        return await open_tcp_or_tls(host, port, tls, ssl_context)
+
+    return connect_tcp
+
+
+@asynccontextmanager
+async def _running(
+    session: Session, connect_timeout: float, *, per_attempt: bool
+) -> AsyncIterator[None]:
+    """Connect ``session`` within ``connect_timeout`` (``per_attempt``: each attempt has its
+    own), run the caller's block, then close it; no task outlives it."""
     ready = False
     try:
         async with trio.open_nursery() as nursery:
             session._nursery = nursery
             try:
                 try:
-                    # With a policy, each attempt has its own connect_timeout.
-                    with trio.fail_after(connect_timeout if reconnect is None else math.inf):
+                    with trio.fail_after(math.inf if per_attempt else connect_timeout):
                         await nursery.start(session._supervisor.run, nursery)
                 except trio.TooSlowError:
                     raise ConnectTimeout(
-                        f"no session from {endpoint.url} within {connect_timeout} s"
+                        f"no session from {session._endpoint.url} within {connect_timeout} s"
                     ) from None
                 ready = True
-                yield session
+                yield
             finally:
                 with trio.CancelScope(shield=True):
                     await session._close(polite=ready)

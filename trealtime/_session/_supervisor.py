@@ -140,6 +140,21 @@ class _LinkState:
         """Whether setup is over: the settings were confirmed."""
         return self.configured_at is not None
 
+    @property
+    def fatal(self) -> bool:
+        """The server sent an error after which reconnecting cannot help (e.g. no quota)."""
+        error = self.last_error
+        return error is not None and is_fatal_error_code(
+            error.error.code if isinstance(error.error.code, str) else None
+        )
+
+    def was_useful(self, policy: ReconnectPolicy, now: float) -> bool:
+        """A response completed on the connection, or it stayed up long enough."""
+        configured_at = self.configured_at
+        return self.link.response_completed or (
+            configured_at is not None and now - configured_at >= policy.useful_after
+        )
+
 
 class ConnectionSupervisor:
     """Keeps a session connected: run it with ``await nursery.start(supervisor.run, nursery)``
@@ -422,9 +437,9 @@ class ConnectionSupervisor:
                 return link
             except (trio.TooSlowError, *_ATTEMPT_ERRORS) as exc:
                 error = _attempt_error(exc)
-                fatal = self._state.last_error if self._state is not None else None
-                if fatal is not None and is_fatal_error_code(_code(fatal)):
-                    raise self._session.server_error(fatal.error) from exc  # e.g. no quota
+                state = self._state
+                if state is not None and state.fatal and state.last_error is not None:
+                    raise self._session.server_error(state.last_error.error) from exc
                 if budget is None or not budget.policy.should_retry_error(error):
                     raise
                 delay = budget.spend()
@@ -455,20 +470,12 @@ class ConnectionSupervisor:
                 self._session.finish(reason)
                 return
             else:
-                budget.connection_ended(useful=self._was_useful(state, budget.policy))
+                budget.connection_ended(useful=state.was_useful(budget.policy, trio.current_time()))
                 self._session.connection_lost(reason)
                 new_link = await self._reconnect_loop(reason, budget, renewal=state.renewing)
             if new_link is None:
                 return
             link = new_link
-
-    @staticmethod
-    def _was_useful(state: _LinkState, policy: ReconnectPolicy) -> bool:
-        """A response completed on the connection, or it stayed up long enough."""
-        configured_at = state.configured_at
-        return state.link.response_completed or (
-            configured_at is not None and trio.current_time() - configured_at >= policy.useful_after
-        )
 
     async def _restarted(
         self, restart: RestartRequest, reason: CloseReason, budget: ReconnectBudget | None
@@ -503,10 +510,7 @@ class ConnectionSupervisor:
             return False
         if state.renewing:
             return True
-        error = state.last_error
-        if error is not None and is_fatal_error_code(_code(error)):
-            return False
-        return policy.should_retry_close(reason.code)
+        return not state.fatal and policy.should_retry_close(reason.code)
 
     async def _reconnect_loop(
         self, reason: CloseReason, budget: ReconnectBudget, *, renewal: bool
@@ -570,7 +574,3 @@ class ConnectionSupervisor:
 def _attempt_error(exc: Exception) -> Exception:
     """What a failed connection attempt reports: taking too long is a :class:`ConnectTimeout`."""
     return ConnectTimeout(str(exc)) if isinstance(exc, trio.TooSlowError) else exc
-
-
-def _code(error: Error) -> str | None:
-    return error.error.code if isinstance(error.error.code, str) else None
