@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import attrs
-import orjson
 import trio
 
 from .._agent._audio_input import AudioInputPipeline, AudioInputStatistics
@@ -68,7 +67,6 @@ from .._wire._client_events import (
 )
 from .._wire._codec import decode_server_event, encode_client_event
 from .._wire._item_models import (
-    FunctionCallOutputItem,
     InputItem,
     Item,
     MessageItem,
@@ -82,7 +80,6 @@ from .._wire._server_events import (
     ConversationItemRetrieved,
     ConversationItemTruncated,
     InputAudioBufferCommitted,
-    InputAudioBufferDtmfEventReceived,
     InvalidServerEvent,
     ServerEvent,
 )
@@ -94,21 +91,7 @@ from .._wire._session_models import (
     TranscriptionSessionProperties,
 )
 from .._wire._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
-from ._actions import (
-    Actions,
-    HandleCreated,
-    HandleDone,
-    HandleFailed,
-    HandleUncreated,
-    InterruptToolCalls,
-    PublishDtmf,
-    ResolveRequest,
-    RouteToHandle,
-    SendEvent,
-    SendResponseCreate,
-    StartToolCall,
-    ToolResponseDone,
-)
+from ._action_runner import ActionRunner
 from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
 from ._log_limit import LimitedWarnings
@@ -117,6 +100,7 @@ from ._recording import Recorder
 from ._requester import Requester
 from ._response_handle import ResponseHandle
 from ._responses import ResponseRequest
+from ._session_tools import ToolOutputs, properties_with_tools, replace_tools
 from ._state import SessionState
 from ._supervised import SessionAsSupervised
 from ._supervisor import OBSERVED_EVENTS, ConnectionSupervisor, LinkOptions
@@ -230,7 +214,6 @@ class Session:
         self._settings = settings
         self._ignored_settings = IgnoredSettingsLog()
         self._ignored_settings.check(settings)
-        self._inbound_buffer = inbound_buffer
         self._request_timeout = request_timeout
         self._counters = _Counters()
         self._warnings = LimitedWarnings(logger)
@@ -240,25 +223,12 @@ class Session:
         self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
         self._started = trio.current_time()
-        self._nursery: trio.Nursery | None = None
         self._close_reason: CloseReason | None = None
         self._dtmf = DtmfListeners()
-        self._handles: dict[str, ResponseHandle] = {}
-        """The handles of requested responses, by request tag, until their outcome."""
         self._images = ImageInput(
             min_interval_s=video_frame_interval,
             detail=video_frame_detail,
             start_paused=start_video_paused,
-        )
-        self._tools = ToolCallRunner(
-            tools,
-            send_output=self._send_tool_output,
-            send_orphan_result=self._send_orphan_result,
-            request_response=self._request_tool_response,
-            is_call_known=self._is_call_known,
-            send_progress=self._send_tool_progress,
-            max_concurrency=max_tool_concurrency,
-            default_timeout=tool_timeout,
         )
         self._core = ConversationCore(
             tools=tools,
@@ -273,12 +243,31 @@ class Session:
         self._requester = Requester(
             self._core, send=self.send, check_open=self._check_open, request_timeout=request_timeout
         )
+        outputs = ToolOutputs(self._core, self.send)
+        self._tools = ToolCallRunner(
+            tools,
+            send_output=outputs.send_output,
+            send_orphan_result=outputs.send_orphan_result,
+            request_response=self._request_tool_response,
+            is_call_known=outputs.is_call_known,
+            send_progress=outputs.send_progress,
+            max_concurrency=max_tool_concurrency,
+            default_timeout=tool_timeout,
+        )
+        self._actions = ActionRunner(
+            self._core,
+            tools=self._tools,
+            dtmf=self._dtmf,
+            send=self.send,
+            request_timeout=request_timeout,
+            handle_buffer=inbound_buffer,
+        )
         self._supervisor = ConnectionSupervisor(
             SessionAsSupervised(
                 core=self._core,
                 requester=self._requester,
-                follow_frame=self._on_frame,
-                note_sent=self._on_sent,
+                on_frame=self._on_frame,
+                on_sent=self._on_sent,
                 properties=lambda: self._session_properties(self._settings),
                 turn_under_way=self._mid_turn,
                 lost=self._on_connection_lost,
@@ -307,6 +296,15 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<trealtime.Session {self._endpoint.url} {state}>"
+
+    @property
+    def _nursery(self) -> trio.Nursery | None:
+        """The session's nursery (set by ``open_session``): tool calls and timers run in it."""
+        return self._actions.nursery
+
+    @_nursery.setter
+    def _nursery(self, nursery: trio.Nursery | None) -> None:
+        self._actions.nursery = nursery
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -616,12 +614,7 @@ class Session:
         self._check_open()
         self._check_responses()
         request = ResponseRequest(tag=secrets.token_hex(6), params=response or NOT_GIVEN)
-        handle = ResponseHandle(request, self._inbound_buffer)
-        self._handles[request.tag] = handle
-        for action in self._core.submit_response(request, trio.current_time()):
-            assert isinstance(action, SendResponseCreate)
-            await self._send_response_create(action)
-        return handle
+        return await self._actions.request_response(request)
 
     async def cancel_response(self, response_id: str | NotGiven = NOT_GIVEN) -> bool:
         """Cancel the active response (or the one named, out-of-band ones too); False if it
@@ -712,27 +705,14 @@ class Session:
         return await self._replace_tools(list(tools))
 
     async def _replace_tools(self, tools: list[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
-        """Swap the registry's tools (all checked first), update the server, and put the old
-        ones back if the server refuses."""
-        specs = list(ToolRegistry(tools))  # validates every tool before anything changes
-        registry = self.tools
-        old = list(registry)
-        dropped = {spec.name for spec in old}
+        """Swap the registry's tools, update the server, and put the old ones back if the
+        server refuses."""
 
-        def install(new: list[ToolSpec]) -> None:
-            for spec in list(registry):
-                registry.unregister(spec.name)
-            for spec in new:
-                registry.register(spec)
-
-        install(specs)
-        try:
+        async def tell_server(dropped: set[str]) -> None:
             properties = self._with_tools(dropped=dropped)
             await self.update_settings(RealtimeSettings(session_properties=properties))
-        except BaseException:
-            install(old)
-            raise
-        return specs
+
+        return await replace_tools(self.tools, tools, tell_server)
 
     # -- playback and interruption --------------------------------------------------------------
 
@@ -770,7 +750,7 @@ class Session:
         self._check_open()
         called_at = trio.current_time()
         dropped, actions = self._core.drop_owed_responses()
-        self._apply(actions)
+        self._actions.apply(actions)
         active = self._core.state.active_response
         active_id = active.id if active is not None and is_given(active.id) else None
         self._tools.interrupt([active_id] if active_id else [])
@@ -808,7 +788,7 @@ class Session:
         """A response we asked for may be on its way: the server handles events in order, so a
         cancel sent now reaches it once created. Returns the id of the response cancelled."""
         request = self._core.sequencer.in_flight
-        handle = self._handles.get(request.tag) if request is not None else None
+        handle = self._actions.handles.get(request.tag) if request is not None else None
         if handle is None:
             return None
         try:
@@ -821,134 +801,14 @@ class Session:
             return response.id
         return None
 
-    # -- requests and actions -------------------------------------------------------------------
-
-    def _apply(self, actions: Actions, event: ServerEvent | None = None, start: int = 0) -> int:
-        """Carry out the core's actions that need no I/O, from ``start`` up to the first one
-        that does; returns its index (``len(actions)`` once all are done). ``event`` is the
-        server event the actions follow."""
-        handles = self._handles
-        for index in range(start, len(actions)):
-            match actions[index]:
-                case RouteToHandle(request=request):
-                    handle = handles.get(request.tag)
-                    if handle is not None and event is not None:
-                        handle._on_event(event)
-                case ResolveRequest(request=pending):
-                    pending.on_done()
-                case HandleCreated(request=request):
-                    if (handle := handles.get(request.tag)) is not None:
-                        handle._on_created()
-                case HandleUncreated(request=request):
-                    if (handle := handles.get(request.tag)) is not None:
-                        handle._on_uncreated()
-                case HandleDone(request=request, metrics=metrics):
-                    if (handle := handles.pop(request.tag, None)) is not None:
-                        if event is not None:
-                            handle._on_event(event)
-                        handle._on_done(metrics)
-                case HandleFailed(request=request, error=error):
-                    if (handle := handles.pop(request.tag, None)) is not None:
-                        handle._fail(error)
-                case StartToolCall() as call:
-                    if self._nursery is not None:
-                        self._tools.start_call(
-                            self._nursery,
-                            response_id=call.response_id,
-                            call_id=call.call_id,
-                            name=call.name,
-                            arguments=call.arguments,
-                        )
-                case InterruptToolCalls(response_ids=response_ids):
-                    self._tools.interrupt(list(response_ids))
-                case ToolResponseDone(response_id=response_id):
-                    self._tools.on_response_done(response_id)
-                case PublishDtmf():
-                    assert isinstance(event, InputAudioBufferDtmfEventReceived)
-                    self._dtmf.publish(event)
-                case SendEvent() | SendResponseCreate():
-                    return index
-        return len(actions)
-
-    async def _execute(
-        self, actions: Actions, event: ServerEvent | None = None, start: int = 0
-    ) -> None:
-        """Carry out the core's actions in order, from ``start``; a send that the session's
-        end refuses is dropped (the core's next events, if any, settle what it was for)."""
-        index = self._apply(actions, event, start)
-        while index < len(actions):
-            action = actions[index]
-            with contextlib.suppress(SessionClosed, trio.ClosedResourceError):
-                if isinstance(action, SendResponseCreate):
-                    await self._send_response_create(action)
-                elif isinstance(action, SendEvent):
-                    await self.send(action.event)
-            index = self._apply(actions, event, index + 1)
-
-    async def _send_response_create(self, action: SendResponseCreate) -> None:
-        """Send a ``response.create``; a default-conversation one expires if never answered."""
-        try:
-            await self.send(action.event)
-        except BaseException:
-            self._core.requests.discard(action.pending)
-            raise
-        if self._nursery is not None and not action.request.out_of_band:
-            self._nursery.start_soon(self._expire_response_request, action)
-
-    async def _expire_response_request(self, sent: SendResponseCreate) -> None:
-        """Give up on a request the server never answered, so that the queue moves on."""
-        await trio.sleep(self._request_timeout)
-        now = trio.current_time()
-        await self._execute(
-            self._core.expire_response(sent.request, sent.pending, self._request_timeout, now)
-        )
-
     # -- tools ----------------------------------------------------------------------------------
 
     def _with_tools(self, dropped: Iterable[str] = ()) -> SessionProperties:
-        """The session properties with the registry's function tools (and without ``dropped``
-        ones), other tools (MCP …) kept."""
-        properties = self._session_properties(self._settings)
-        gone = set(dropped)
-        if not isinstance(properties, SessionProperties):
-            raise ConfigurationError("a transcription session has no tools")
-        tools: list[Tool] = [
-            tool
-            for tool in (properties.tools if is_given(properties.tools) else [])
-            if getattr(tool, "name", None) not in self.tools
-            and getattr(tool, "name", None) not in gone
-        ]
-        return attrs.evolve(properties, tools=tools + list(self.tools.function_tools()))
-
-    async def _send_tool_output(self, call_id: str, output: str) -> None:
-        self._core.tool_output_sent(call_id)
-        item = FunctionCallOutputItem(call_id=call_id, output=output)
-        await self.send(ConversationItemCreate(item=item, event_id=self._core.next_event_id()))
-
-    async def _send_orphan_result(self, call_id: str, name: str, output: str) -> None:
-        note = orjson.dumps(
-            {"type": "function_result", "call_id": call_id, "name": name, "output": output}
-        ).decode()
-        why = self._core.orphan_reason(call_id)
-        item = MessageItem.system_text(f"A function call {why}: {note}")
-        await self.send(ConversationItemCreate(item=item, event_id=self._core.next_event_id()))
-
-    async def _send_tool_progress(self, call_id: str, name: str, output: str) -> None:
-        note = orjson.dumps(
-            {"type": "tool_progress", "call_id": call_id, "name": name, "result": output}
-        ).decode()
-        text = f"An intermediate result of a function call that is still running: {note}"
-        await self.send(
-            ConversationItemCreate(
-                item=MessageItem.system_text(text), event_id=self._core.next_event_id()
-            )
-        )
+        """The session properties with the registry's function tools (without ``dropped``)."""
+        return properties_with_tools(self._session_properties(self._settings), self.tools, dropped)
 
     async def _request_tool_response(self) -> None:
         await self.create_response()
-
-    def _is_call_known(self, call_id: str) -> bool:
-        return self._core.is_call_known(call_id)
 
     # -- reacting to server events --------------------------------------------------------------
 
@@ -976,9 +836,9 @@ class Session:
                 self._supervisor.observe(link, event)
             actions = self._core.receive(event, now)
             if actions:
-                done = self._apply(actions, event)
+                done = self._actions.apply(actions, event)
                 if done < len(actions):
-                    await self._execute(actions, event, done)
+                    await self._actions.execute(actions, event, done)
         except Exception as exc:
             # One behaviour failing on an odd event must not end the session: the event is
             # still delivered, and the state follows the next ones.
@@ -1058,7 +918,7 @@ class Session:
         self._core.connection_lost()
 
     def _fail_pending(self, error: Exception) -> None:
-        self._apply(self._core.fail_pending(error))
+        self._actions.apply(self._core.fail_pending(error))
 
     def _finish(self, reason: CloseReason) -> None:
         """The session is over: record why, fail every waiter, end the event stream."""

@@ -8,7 +8,7 @@ than the facade itself, so that this module and the facade do not import each ot
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import attrs
@@ -31,8 +31,9 @@ class SessionAsSupervised:
 
     core: ConversationCore
     requester: Requester
-    follow_frame: Callable[[Link, str | bytes], Awaitable[None]]
-    note_sent: Callable[[str], None]
+    on_frame: Callable[[Link, str | bytes], Coroutine[Any, Any, None]]
+    """Given to each link as is: every frame reaches the facade with no call in between."""
+    on_sent: Callable[[str], None]
     properties: Callable[[], SessionConfig]
     """The session properties each new connection is configured with (they change)."""
     turn_under_way: Callable[[], bool]
@@ -40,12 +41,6 @@ class SessionAsSupervised:
     ended: Callable[[CloseReason], None]
     deliver_event: Callable[[ServerEvent], Awaitable[None]]
     error_for: Callable[[Any], Exception]
-
-    async def on_frame(self, link: Link, message: str | bytes) -> None:
-        await self.follow_frame(link, message)
-
-    def on_sent(self, text: str) -> None:
-        self.note_sent(text)
 
     def session_properties(self) -> SessionConfig:
         return self.properties()
