@@ -547,11 +547,17 @@ _WITH_ITEM = (
     ResponseOutputItemAdded,
     ResponseOutputItemDone,
 )
+_WITH_PARTS = frozenset(
+    {*_WITH_ITEM, ResponseContentPartAdded, ResponseContentPartDone, ResponseCreated, ResponseDone}
+)
+"""The events that may carry content parts; every other event passes by one set lookup."""
 
 
 def with_part_types_in(event: ServerEvent) -> ServerEvent:
     """``event`` with the untyped content parts of its item, its response's output or its
     ``part`` typed by context (see :func:`with_part_types`); the event itself otherwise."""
+    if type(event) not in _WITH_PARTS:  # every frame comes here: audio deltas leave at once
+        return event
     if isinstance(event, _WITH_ITEM):
         item = with_part_types(event.item)
         return event if item is event.item else attrs.evolve(event, item=item)
