@@ -52,7 +52,7 @@ async def test_my_agent_books_the_flight(realtime_server: FakeRealtimeServer) ->
             await session.wait_for(events.ResponseDone)  # the function call
             answer = await session.wait_for(events.ResponseDone)  # the answer using its result
     assert booked == ["TP 123"]
-    assert answer.response.status == "completed"
+    assert answer.response.final_status == "completed"
 
 
 async def test_time_and_timeouts(
@@ -64,7 +64,7 @@ async def test_time_and_timeouts(
         url=server.url, api_key=server.api_key, connect_stream=server.connect_stream
     ) as session:
         handle = await session.create_response()
-        assert (await handle.done()).status == "completed"
+        assert (await handle.done()).final_status == "completed"
     assert trio.current_time() > 1.0  # the paced audio took virtual seconds
 
 

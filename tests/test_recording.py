@@ -13,7 +13,7 @@ import trealtime
 from trealtime import events
 from trealtime.__main__ import main
 from trealtime._cli._timeline import format_timeline
-from trealtime._session._recording import ELIDED_KEY, read_recording, restore_audio
+from trealtime._session._recording import ELIDED_KEY, RecordedFrame, read_recording, restore_audio
 from trealtime.testing import FakeRealtimeServer, synthesize_speech
 
 MCP_SECRET = "Bearer mcp-secret-token-123"
@@ -124,3 +124,20 @@ def test_cli_reports_an_unreadable_recording(
     assert main(["replay", str(bad)]) == 1
     assert "not a recording line" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 1
+
+
+def test_the_timeline_says_how_a_response_ended_when_the_server_left_out_its_status() -> None:
+    """``status`` is optional in the schema: the timeline reads ``status_details`` instead."""
+    frames = [
+        RecordedFrame(kind="frame", t=0.0, direction="in", text=orjson.dumps(frame).decode())
+        for frame in (
+            {"type": "response.done", "event_id": "e1", "response": {"id": "resp_1"}},
+            {
+                "type": "response.done",
+                "event_id": "e2",
+                "response": {"id": "resp_2", "status_details": {"type": "cancelled"}},
+            },
+        )
+    ]
+    lines = list(format_timeline(frames))
+    assert "resp_1 completed" in lines[0] and "resp_2 cancelled" in lines[1]

@@ -8,8 +8,15 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trealtime._session._response_handle import ResponseHandle
 from trealtime._session._responses import REQUEST_TAG, ResponseRequest, ResponseSequencer
-from trealtime.events import Response, ResponseParams
+from trealtime.events import (
+    MessageItem,
+    OutputText,
+    Response,
+    ResponseOutputItemDone,
+    ResponseParams,
+)
 
 _ids = itertools.count()
 
@@ -247,3 +254,20 @@ def test_never_two_default_responses_and_every_request_ends(actions: list[Action
         server_step()
     assert all(r.state in ("done", "dropped") for r in everything)
     assert busy_errors_for_ours == 0  # the sequencer never provokes a busy error itself
+
+
+async def test_a_handle_fills_in_the_output_a_response_done_left_out() -> None:
+    """``output`` is optional in the schema: the handle has the items from their own events."""
+    req = request("a")
+    handle = ResponseHandle(req, 8)
+    items = [
+        MessageItem(role="assistant", content=[OutputText(text=word)], id=f"item_{word}")
+        for word in ("one", "two")
+    ]
+    for index in (1, 0):  # by output_index, whatever the order
+        done = ResponseOutputItemDone(response_id="resp_1", output_index=index, item=items[index])
+        handle._on_event(done)
+    req.response = Response(id="resp_1", status="completed")
+    handle._on_done(None)
+    response = await handle.done()
+    assert response.output == items and handle.response is response

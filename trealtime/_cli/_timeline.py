@@ -15,6 +15,8 @@ import attrs
 import orjson
 
 from .._session._recording import ELIDED_KEY, RecordedFrame, read_recording
+from .._wire._codec import from_dict
+from .._wire._response_models import Response
 
 __all__ = ["format_timeline", "print_timeline"]
 
@@ -43,7 +45,10 @@ def _detail(obj: dict[str, object]) -> str:
     if tag in ("response.created", "response.done") and isinstance(obj.get("response"), dict):
         response = obj["response"]
         assert isinstance(response, dict)
-        return f"{response.get('id')} {response.get('status')}"
+        status = response.get("status")
+        if status is None and tag == "response.done":  # left out: how it ended, all the same
+            status = _final_status(response)
+        return f"{response.get('id')} {status}"
     for key in ("item_id", "response_id"):
         if isinstance(obj.get(key), str):
             return f"{key}={obj[key]}"
@@ -51,6 +56,13 @@ def _detail(obj: dict[str, object]) -> str:
     if isinstance(item, dict):
         return f"{item.get('type')} {item.get('role') or item.get('name') or ''} {item.get('id')}"
     return ""
+
+
+def _final_status(response: dict[str, object]) -> object:
+    try:
+        return from_dict(response, Response).final_status
+    except ValueError:
+        return None
 
 
 def _size(obj: dict[str, object]) -> int:

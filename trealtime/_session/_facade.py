@@ -64,7 +64,7 @@ from .._wire._client_events import (
     ResponseCancel,
     SessionUpdate,
 )
-from .._wire._codec import decode_server_event, encode_client_event
+from .._wire._codec import decode_server_event, encode_client_event, with_part_types_in
 from .._wire._item_models import (
     InputItem,
     Item,
@@ -799,7 +799,7 @@ class Session:
                 self._warn_reaction("recording", "a frame", exc)
         if isinstance(message, str):
             try:
-                event = decode_server_event(message)
+                event = with_part_types_in(decode_server_event(message))
             except Exception as exc:  # the codec's own failure is one bad frame, no more
                 event = InvalidServerEvent(type="", raw=message, error=f"undecodable: {exc!r}")
         else:

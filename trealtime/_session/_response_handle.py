@@ -8,8 +8,10 @@ import trio
 from .._agent._metrics import ResponseMetrics
 from .._errors import RealtimeError
 from .._transport._inbox import Inbox
+from .._wire._item_models import Item
+from .._wire._notgiven import is_given
 from .._wire._response_models import Response
-from .._wire._server_events import ServerEvent
+from .._wire._server_events import ResponseOutputItemDone, ServerEvent
 from ._responses import ResponseDropped, ResponseRequest
 
 __all__ = ["ResponseDropped", "ResponseHandle"]
@@ -41,6 +43,8 @@ class ResponseHandle:
         self._created = trio.Event()
         self._done = trio.Event()
         self._error: BaseException | None = None
+        self._output: dict[int, Item] = {}
+        """The response's items from ``response.output_item.done``, by ``output_index``."""
         self.metrics: ResponseMetrics | None = None
         """Latency, status and usage, once the response is done."""
         send, receive = trio.open_memory_channel[ServerEvent](buffer)
@@ -56,7 +60,11 @@ class ResponseHandle:
 
     @property
     def response(self) -> Response | None:
-        """The latest copy of the response (None until created)."""
+        """The latest copy of the response (None until created).
+
+        The schema makes a response's ``output`` optional: when ``response.done`` leaves it
+        out, the handle fills it in from the ``response.output_item.done`` events it saw.
+        """
         return self._request.response
 
     @property
@@ -99,6 +107,8 @@ class ResponseHandle:
     # -- fed by the session -----------------------------------------------------------------------
 
     def _on_event(self, event: ServerEvent) -> None:
+        if isinstance(event, ResponseOutputItemDone):
+            self._output[event.output_index] = event.item
         if self._stream.overflowed:
             return
         try:
@@ -119,6 +129,10 @@ class ResponseHandle:
 
     def _on_done(self, metrics: ResponseMetrics | None) -> None:
         self.metrics = metrics
+        response = self._request.response
+        if response is not None and not is_given(response.output):
+            output = [self._output[index] for index in sorted(self._output)]
+            self._request.response = attrs.evolve(response, output=output)
         self._created.set()
         self._done.set()
         self._stream.send.close()

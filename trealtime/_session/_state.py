@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from .._wire._client_events import ClientEvent, ConversationItemCreate
+from .._wire._codec import with_part_types
 from .._wire._item_models import FunctionCallItem, InputAudio, Item, MessageItem, OutputAudio
 from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from .._wire._response_models import RateLimit, Response
@@ -29,6 +30,7 @@ from .._wire._server_events import (
     ResponseDone,
     ResponseFunctionCallArgumentsDelta,
     ResponseFunctionCallArgumentsDone,
+    ResponseOutputItemAdded,
     ResponseOutputItemDone,
     ServerEvent,
     SessionCreated,
@@ -72,7 +74,9 @@ class Conversation:
     leave ``previous_item_id`` out of its confirmation: an item the client created itself is
     then placed where its ``conversation.item.create`` asked (see :meth:`expect`). With
     ``max_items``, the oldest items are forgotten beyond that many, so that a long call's memory
-    stays flat (the server keeps its own copy, and trims its context itself).
+    stays flat (the server keeps its own copy, and trims its context itself). Content parts
+    the server sent without their (optional) ``type`` are typed by context
+    (:func:`~trealtime._wire._codec.with_part_types`), so that no transcript is lost.
     """
 
     max_items: int | None = None
@@ -84,6 +88,8 @@ class Conversation:
     """How many old items were forgotten because of ``max_items``."""
     _intended: dict[str, str | NotGiven | None] = attrs.field(factory=dict)
     """Where the client asked for each item it created to go, until the item is placed."""
+    _unfinished: dict[str, None] = attrs.field(factory=dict)
+    """Items a response is still producing (added, not yet done), oldest first."""
 
     @property
     def items(self) -> list[Item]:
@@ -117,6 +123,7 @@ class Conversation:
         item_id = _item_id(item)
         if item_id is None:
             return
+        item = with_part_types(item)
         intended = self._intended.pop(item_id, NOT_GIVEN)
         if item_id in self._items:
             self._items[item_id] = _keep_call_id(self._items[item_id], item)
@@ -139,23 +146,40 @@ class Conversation:
                 self.remove(old)
                 self.forgotten += 1
 
+    def started(self, item_id: str) -> None:
+        """A response began producing item ``item_id`` (``response.output_item.added``)."""
+        self._unfinished[item_id] = None
+        if len(self._unfinished) > _MAX_INTENDED:  # never finished: forget the oldest
+            del self._unfinished[next(iter(self._unfinished))]
+
+    def finished(self, item_id: str) -> None:
+        """Item ``item_id`` is complete (``response.output_item.done`` or
+        ``conversation.item.done``)."""
+        self._unfinished.pop(item_id, None)
+
     def forget_unfinished(self) -> list[str]:
-        """Forget the items still ``in_progress`` (their response was lost with its
-        connection, so no new server session has them); returns their ids."""
+        """Forget the items still in progress (their response was lost with its connection, so
+        no new server session has them); returns their ids.
+
+        An item is in progress by its ``status``, or, when the server left that optional field
+        out, because its ``response.output_item.added`` came and its ``.done`` did not.
+        """
         unfinished = [
             item_id
             for item_id, item in self._items.items()
             if getattr(item, "status", None) == "in_progress"
+            or (item_id in self._unfinished and not is_given(getattr(item, "status", NOT_GIVEN)))
         ]
         for item_id in unfinished:
             self.remove(item_id)
+        self._unfinished.clear()
         return unfinished
 
     def replace(self, item: Item) -> None:
         """Update a known item with a newer copy; unknown items are ignored."""
         item_id = _item_id(item)
         if item_id is not None and item_id in self._items:
-            self._items[item_id] = _keep_call_id(self._items[item_id], item)
+            self._items[item_id] = _keep_call_id(self._items[item_id], with_part_types(item))
 
     def set_call_id(self, item_id: str, call_id: str) -> None:
         """Record the ``call_id`` of a function call item whose copy left it out."""
@@ -165,6 +189,7 @@ class Conversation:
 
     def remove(self, item_id: str) -> None:
         """Forget an item."""
+        self._unfinished.pop(item_id, None)
         if self._items.pop(item_id, None) is not None:
             self._order.remove(item_id)
         self.truncated_at_ms.pop(item_id, None)
@@ -214,9 +239,17 @@ class SessionState:
         self, event: ConversationItemAdded | ConversationItemCreated | ConversationItemDone
     ) -> None:
         self.conversation.place(event.item, event.previous_item_id)
+        if isinstance(event, ConversationItemDone) and isinstance(event.item.id, str):
+            self.conversation.finished(event.item.id)
 
     def _on_item_replaced(self, event: ConversationItemRetrieved | ResponseOutputItemDone) -> None:
         self.conversation.replace(event.item)
+        if isinstance(event, ResponseOutputItemDone) and isinstance(event.item.id, str):
+            self.conversation.finished(event.item.id)
+
+    def _on_output_item_added(self, event: ResponseOutputItemAdded) -> None:
+        if isinstance(event.item.id, str):
+            self.conversation.started(event.item.id)
 
     def _on_item_deleted(self, event: ConversationItemDeleted) -> None:
         self.conversation.remove(event.item_id)
@@ -266,6 +299,7 @@ _HANDLERS: dict[type[ServerEvent], Callable[[SessionState, Any], None]] = {
     ConversationItemDone: SessionState._on_item_placed,
     ConversationItemRetrieved: SessionState._on_item_replaced,
     ResponseOutputItemDone: SessionState._on_item_replaced,
+    ResponseOutputItemAdded: SessionState._on_output_item_added,
     ConversationItemDeleted: SessionState._on_item_deleted,
     ConversationItemTruncated: SessionState._on_item_truncated,
     ConversationItemInputAudioTranscriptionCompleted: SessionState._on_transcription,

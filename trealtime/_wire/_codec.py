@@ -29,13 +29,23 @@ from .._errors import RemoteProtocolError
 from . import _beta
 from ._client_events import CLIENT_EVENT_CLASSES, ClientEvent
 from ._flat_structure import flat_structure_hook, is_flat
-from ._item_models import UnknownContentPart, UnknownItem
+from ._item_models import ContentPart, Item, MessageItem, UnknownContentPart, UnknownItem
 from ._notgiven import NOT_GIVEN, NotGiven
 from ._response_models import Response
 from ._server_events import (
     BETA_ALIASES,
     SERVER_EVENT_CLASSES,
+    ConversationItemAdded,
+    ConversationItemCreated,
+    ConversationItemDone,
+    ConversationItemRetrieved,
     InvalidServerEvent,
+    ResponseContentPartAdded,
+    ResponseContentPartDone,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputItemAdded,
+    ResponseOutputItemDone,
     ServerEvent,
     UnknownServerEvent,
 )
@@ -50,6 +60,8 @@ __all__ = [
     "encode_server_event",
     "from_dict",
     "to_dict",
+    "with_part_types",
+    "with_part_types_in",
 ]
 
 T = TypeVar("T")
@@ -474,3 +486,89 @@ def from_dict(value: Any, cls: type[T]) -> T:
     except Exception as exc:
         raise ValueError(_describe(exc)) from None
     return result
+
+
+# -- content parts whose type the server left out -------------------------------------------------
+
+_PART_TYPES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "assistant": ((("audio", "transcript"), "output_audio"), (("text",), "output_text")),
+    "user": (
+        (("image_url",), "input_image"),
+        (("audio", "transcript"), "input_audio"),
+        (("text",), "input_text"),
+    ),
+    "system": ((("text",), "input_text"),),
+}
+"""By a message's role, which fields make which part type (the first that matches wins)."""
+_CONTENT_PART: Any = ContentPart
+
+
+_EVENT_PART_TYPES = ((("audio", "transcript"), "audio"), (("text",), "text"))
+"""The same for ``response.content_part.*``, whose parts are the assistant's output."""
+
+
+def _typed_part(part: ContentPart, role: str) -> ContentPart:
+    if not isinstance(part, UnknownContentPart) or part.raw.get("type") is not None:
+        return part
+    rules = _EVENT_PART_TYPES if role == "" else _PART_TYPES.get(role, ())
+    for fields, tag in rules:
+        if any(name in part.raw for name in fields):
+            try:
+                typed: ContentPart = _converter.structure({**part.raw, "type": tag}, _CONTENT_PART)
+            except Exception:  # values of the wrong types: it stays what it was
+                return part
+            return typed
+    return part
+
+
+def with_part_types(item: Item) -> Item:
+    """``item`` with the content parts whose ``type`` the server left out typed by context.
+
+    The schema makes a part's ``type`` optional. Decoding keeps such a part whole as an
+    :class:`UnknownContentPart` (so that it re-encodes unchanged); here the message's role and
+    the part's fields tell what it is: an assistant part with ``audio`` or ``transcript`` is
+    :class:`OutputAudio`, with ``text`` :class:`OutputText`; a user part with ``image_url`` is
+    :class:`InputImage`, with ``audio`` or ``transcript`` :class:`InputAudio`, with ``text``
+    :class:`InputText`; a system part with ``text`` is :class:`InputText`.
+    """
+    if not isinstance(item, MessageItem):
+        return item
+    content = [_typed_part(part, item.role) for part in item.content]
+    if all(new is old for new, old in zip(content, item.content, strict=True)):
+        return item
+    return attrs.evolve(item, content=content)
+
+
+_WITH_ITEM = (
+    ConversationItemAdded,
+    ConversationItemCreated,
+    ConversationItemDone,
+    ConversationItemRetrieved,
+    ResponseOutputItemAdded,
+    ResponseOutputItemDone,
+)
+_WITH_PARTS = frozenset(
+    {*_WITH_ITEM, ResponseContentPartAdded, ResponseContentPartDone, ResponseCreated, ResponseDone}
+)
+"""The events that may carry content parts; every other event passes by one set lookup."""
+
+
+def with_part_types_in(event: ServerEvent) -> ServerEvent:
+    """``event`` with the untyped content parts of its item, its response's output or its
+    ``part`` typed by context (see :func:`with_part_types`); the event itself otherwise."""
+    if type(event) not in _WITH_PARTS:  # every frame comes here: audio deltas leave at once
+        return event
+    if isinstance(event, _WITH_ITEM):
+        item = with_part_types(event.item)
+        return event if item is event.item else attrs.evolve(event, item=item)
+    if isinstance(event, ResponseContentPartAdded | ResponseContentPartDone):
+        part = _typed_part(event.part, "")
+        return event if part is event.part else attrs.evolve(event, part=part)
+    if isinstance(event, ResponseCreated | ResponseDone) and isinstance(
+        event.response.output, list
+    ):
+        output = [with_part_types(item) for item in event.response.output]
+        if all(new is old for new, old in zip(output, event.response.output, strict=True)):
+            return event
+        return attrs.evolve(event, response=attrs.evolve(event.response, output=output))
+    return event

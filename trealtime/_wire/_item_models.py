@@ -149,6 +149,10 @@ class MessageItem:
                 pieces.append(part.text)
             elif isinstance(part, InputAudio | OutputAudio) and isinstance(part.transcript, str):
                 pieces.append(part.transcript)
+            elif isinstance(part, UnknownContentPart) and not part.type:  # its type left out
+                said = part.raw.get("text", part.raw.get("transcript"))
+                if isinstance(said, str):
+                    pieces.append(said)
         return "".join(pieces)
 
 

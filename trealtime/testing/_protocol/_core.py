@@ -12,7 +12,7 @@ reads) until the response is done. The transport only moves frames and runs time
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import orjson
@@ -25,9 +25,10 @@ from ._strict import leave_out_optional
 __all__ = ["FakeProtocol", "Outgoing", "Progress", "Reply"]
 
 
-@attrs.frozen
-class Outgoing:
-    """A frame to write: its text, and the ``type`` of the event it carries (for triggers)."""
+class Outgoing(NamedTuple):
+    """A frame to write: its text, and the ``type`` of the event it carries (for triggers).
+
+    A named tuple: one is made per frame the fake sends."""
 
     text: str
     type: str | None

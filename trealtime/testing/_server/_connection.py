@@ -6,8 +6,8 @@ to the sans-IO protocol core, :class:`FakeProtocol`, or to a :class:`ReplayPlaye
 per response in progress (which asks the core for the response's next deltas and paces them).
 The core decides every frame; this module moves them and keeps time. Everything is queued
 synchronously as it is produced, so the wire order is always the order in which the core
-produced the frames. Faults (:mod:`._faults`) are queued the same way and run by the writer, so they
-happen exactly between the frames around them.
+produced the frames. Faults (:mod:`._faults`) are queued the same way and run by the writer, so
+they happen exactly between the frames around them.
 """
 
 from __future__ import annotations
