@@ -1,4 +1,4 @@
-"""Cancelling a response so that nothing is left running: the I/O of an interruption.
+"""Interrupting the assistant, and cancelling a response so that nothing is left running.
 
 ``response.cancel`` is answered by the cancelled response's ``response.done``; concurrent
 cancellations of one response share one request. A response we asked for and that the
@@ -7,13 +7,22 @@ server has not created yet is cancelled once it is: the server handles events in
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from .._agent._playback import Truncation
+from .._agent._tool_runner import ToolCallRunner
 from .._errors import RealtimeError, ServerError
-from .._wire._client_events import ResponseCancel
+from .._wire._client_events import ClientEvent, InputAudioBufferAppend, ResponseCancel
 from .._wire._notgiven import NOT_GIVEN, is_given
+from ._action_runner import ActionRunner
+from ._core import ConversationCore
 from ._requester import Requester
 from ._response_handle import ResponseHandle
 
-__all__ = ["cancel_and_wait", "cancel_requested"]
+__all__ = ["Interrupter", "Interruption", "cancel_and_wait", "cancel_requested"]
 
 
 async def cancel_and_wait(requester: Requester, response_id: str) -> None:
@@ -41,3 +50,62 @@ async def cancel_requested(requester: Requester, handle: ResponseHandle | None) 
         await cancel_and_wait(requester, response.id)
         return response.id
     return None
+
+
+@attrs.frozen(kw_only=True)
+class Interruption:
+    """What :meth:`Session.interrupt` did."""
+
+    cancelled_response_id: str | None
+    """The response that was cancelled, if one was running."""
+    truncation: Truncation | None
+    """Where the assistant's audio item was cut, if any was playing."""
+    dropped_responses: int
+    """Requested responses that had not started and were dropped."""
+
+
+@attrs.frozen(kw_only=True)
+class Interrupter:
+    """Stops the assistant (:meth:`Session.interrupt`) through the session's parts; the
+    facade's ``truncate``, ``clear_audio`` and ``send`` do the I/O that is not a cancellation."""
+
+    core: ConversationCore
+    actions: ActionRunner
+    tools: ToolCallRunner
+    requester: Requester
+    truncate: Callable[[str, int, int], Awaitable[None]]
+    clear_audio: Callable[[], Awaitable[None]]
+    send: Callable[[ClientEvent], Awaitable[None]]
+
+    async def interrupt(self) -> Interruption:
+        """Drop owed responses, cancel the running one (or the one asked for), cut its audio
+        where playback was when called, and in manual turn mode clear the input buffer and
+        replay the pre-roll."""
+        called_at = trio.current_time()
+        core = self.core
+        dropped, actions = core.drop_owed_responses()
+        self.actions.apply(actions)
+        active = core.state.active_response
+        active_id = active.id if active is not None and is_given(active.id) else None
+        self.tools.interrupt([active_id] if active_id else [])
+        if active_id is not None:
+            await cancel_and_wait(self.requester, active_id)
+        else:
+            in_flight = core.sequencer.in_flight  # asked for, maybe not created yet
+            handle = self.actions.handles.get(in_flight.tag) if in_flight is not None else None
+            active_id = await cancel_requested(self.requester, handle)
+        # Audio may have arrived while the cancel was under way; none of it was heard: cut the
+        # item at the position it had when the caller interrupted.
+        truncation = core.playback.take_truncation(called_at)
+        if truncation is not None:
+            await self.truncate(
+                truncation.item_id, truncation.content_index, truncation.audio_end_ms
+            )
+        if core.audio.manual_turns:
+            await self.clear_audio()
+            preroll = core.audio.replay_preroll()
+            if preroll:
+                await self.send(InputAudioBufferAppend.from_bytes(preroll))
+        return Interruption(
+            cancelled_response_id=active_id, truncation=truncation, dropped_responses=dropped
+        )

@@ -20,7 +20,6 @@ kernel's buffers); a sender waits while ``outbound_buffer`` frames are queued.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -29,11 +28,10 @@ from typing import Any, NoReturn, TypeVar
 import attrs
 import trio
 
-from .._agent._audio_input import AudioInputPipeline, AudioInputStatistics
+from .._agent._audio_input import AudioInputPipeline
 from .._agent._dtmf import DtmfKeys, DtmfListeners
 from .._agent._images import ImageInput, encode_raw_frame, image_item
 from .._agent._metrics import MetricsTracker
-from .._agent._playback import Truncation
 from .._agent._tool_runner import ToolCallRunner
 from .._agent._tools import ToolRegistry, ToolSpec
 from .._errors import (
@@ -43,13 +41,7 @@ from .._errors import (
     ServerError,
     SessionClosed,
 )
-from .._transport._connect import (
-    ConnectStream,
-    Credentials,
-    Endpoint,
-)
-from .._transport._deflate import Deflate
-from .._transport._link import CloseReason, Keepalive, Link
+from .._transport._link import CloseReason
 from .._transport._redaction import redact_error
 from .._wire._client_events import (
     ClientEvent,
@@ -64,7 +56,7 @@ from .._wire._client_events import (
     ResponseCancel,
     SessionUpdate,
 )
-from .._wire._codec import decode_server_event, encode_client_event, with_part_types_in
+from .._wire._codec import encode_client_event
 from .._wire._item_models import (
     InputItem,
     Item,
@@ -79,7 +71,6 @@ from .._wire._server_events import (
     ConversationItemRetrieved,
     ConversationItemTruncated,
     InputAudioBufferCommitted,
-    InvalidServerEvent,
     ServerEvent,
 )
 from .._wire._session_models import Session as SessionConfig
@@ -91,19 +82,20 @@ from .._wire._session_models import (
 )
 from .._wire._settings import IgnoredSettingsLog, RealtimeSettings, session_update_for
 from ._action_runner import ActionRunner
-from ._cancellation import cancel_and_wait, cancel_requested
+from ._cancellation import Interrupter, Interruption
 from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
 from ._log_limit import LimitedWarnings
-from ._reconnect import ReconnectPolicy
-from ._recording import Recorder
+from ._options import SessionOptions
+from ._receiver import FrameCounters, Receiver
 from ._requester import Requester
 from ._response_handle import ResponseHandle
 from ._responses import ResponseRequest
 from ._session_tools import ToolOutputs, properties_with_tools, replace_tools
 from ._state import SessionState
+from ._statistics import SessionStatistics, statistics_of
 from ._supervised import SessionAsSupervised
-from ._supervisor import OBSERVED_EVENTS, ConnectionSupervisor, LinkOptions
+from ._supervisor import ConnectionSupervisor
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -119,57 +111,6 @@ DEFAULT_MODEL = "gpt-realtime"
 E = TypeVar("E", bound=ServerEvent)
 
 
-@attrs.frozen(kw_only=True)
-class SessionStatistics:
-    """Counters and queue depths of a session, for monitoring."""
-
-    events_received: int
-    bytes_received: int
-    events_sent: int
-    bytes_sent: int
-    invalid_events: int
-    """Frames that could not be decoded (delivered as ``InvalidServerEvent``)."""
-    unknown_events: int
-    """Frames of a type this version does not know (delivered as ``UnknownServerEvent``)."""
-    inbound_queued: int
-    """Events decoded but not yet read by the caller."""
-    inbound_queued_bytes: int
-    """The wire size of those events (bounded by ``inbound_buffer_bytes``)."""
-    outbound_queued: int
-    """Frames waiting for the send task."""
-    unsent_events: int
-    """Frames that were queued when the session ended and so never went out."""
-    pending_requests: int
-    reconnects: int
-    failed_reactions: int
-    """Server events some behaviour could not follow (each logged; the session went on)."""
-    responses_completed: int
-    responses_cancelled: int
-    responses_failed: int
-    audio_input: AudioInputStatistics
-
-
-@attrs.frozen(kw_only=True)
-class Interruption:
-    """What :meth:`Session.interrupt` did."""
-
-    cancelled_response_id: str | None
-    """The response that was cancelled, if one was running."""
-    truncation: Truncation | None
-    """Where the assistant's audio item was cut, if any was playing."""
-    dropped_responses: int
-    """Requested responses that had not started and were dropped."""
-
-
-@attrs.define
-class _Counters:
-    events_received: int = 0
-    bytes_received: int = 0
-    events_sent: int = 0
-    bytes_sent: int = 0
-    failed_reactions: int = 0
-
-
 class Session:
     """A connected Realtime session. Get one from :func:`open_session`; don't construct it.
 
@@ -177,121 +118,110 @@ class Session:
     tasks at once, and to send from one task while another iterates.
     """
 
-    def __init__(
-        self,
-        *,
-        endpoint: Endpoint,
-        credentials: Credentials,
-        settings: RealtimeSettings,
-        extra_headers: Mapping[str, str],
-        connect_stream: ConnectStream,
-        max_message_size: int,
-        compression: Deflate | None = None,
-        inbound_buffer: int,
-        outbound_buffer: int,
-        inbound_buffer_bytes: int = 4 * 2**20,
-        connect_timeout: float,
-        close_timeout: float,
-        request_timeout: float,
-        reconnect: ReconnectPolicy | None,
-        keepalive: Keepalive | None,
-        tools: ToolRegistry,
-        max_tool_concurrency: int,
-        tool_timeout: float | None,
-        audio_chunk_ms: int,
-        preroll_ms: int,
-        start_audio_paused: bool,
-        start_video_paused: bool,
-        video_frame_detail: str,
-        video_frame_interval: float,
-        log_metrics: bool,
-        recorder: Recorder | None = None,
-        max_conversation_items: int | None = 256,
-    ) -> None:
-        self._endpoint = endpoint
-        self._recorder = recorder
-        self._credentials = credentials
-        self._settings = settings
+    def __init__(self, options: SessionOptions) -> None:
+        self._endpoint = options.endpoint
+        self._credentials = options.credentials
+        self._settings = options.settings
         self._ignored_settings = IgnoredSettingsLog()
-        self._ignored_settings.check(settings)
-        self._request_timeout = request_timeout
-        self._counters = _Counters()
+        self._ignored_settings.check(options.settings)
+        self._request_timeout = options.request_timeout
+        self._recorder = options.recorder
+        self._counters = FrameCounters()
         self._warnings = LimitedWarnings(logger)
-        self._secrets: set[str] = set(credentials.secrets())
-        if recorder is not None:
-            recorder.secrets = self._secrets  # the same set: tokens join it as they come
-        self._inbound = InboundQueue[ServerEvent](inbound_buffer, inbound_buffer_bytes)
-        self._outbound_send, self._outbound_receive = trio.open_memory_channel[str](outbound_buffer)
+        self._secrets: set[str] = set(options.credentials.secrets())
+        if options.recorder is not None:
+            options.recorder.secrets = self._secrets  # the same set: tokens join it as they come
+        self._inbound = InboundQueue[ServerEvent](
+            options.inbound_buffer, options.inbound_buffer_bytes
+        )
+        self._outbound_send, outbound = trio.open_memory_channel[str](options.outbound_buffer)
         self._started = trio.current_time()
         self._close_reason: CloseReason | None = None
         self._dtmf = DtmfListeners()
         self._images = ImageInput(
-            min_interval_s=video_frame_interval,
-            detail=video_frame_detail,
-            start_paused=start_video_paused,
+            min_interval_s=options.video_frame_interval,
+            detail=options.video_frame_detail,
+            start_paused=options.start_video_paused,
         )
         self._core = ConversationCore(
-            tools=tools,
+            tools=options.tools,
             server_error=self._server_error,
             warnings=self._warnings,
             audio=AudioInputPipeline(
-                chunk_ms=audio_chunk_ms, preroll_ms=preroll_ms, start_paused=start_audio_paused
+                chunk_ms=options.audio_chunk_ms,
+                preroll_ms=options.preroll_ms,
+                start_paused=options.start_audio_paused,
             ),
-            max_conversation_items=max_conversation_items,
-            log_metrics=log_metrics,
+            max_conversation_items=options.max_conversation_items,
+            log_metrics=options.log_metrics,
         )
         self._requester = Requester(
-            self._core, send=self.send, check_open=self._check_open, request_timeout=request_timeout
+            self._core,
+            send=self.send,
+            check_open=self._check_open,
+            request_timeout=options.request_timeout,
         )
         outputs = ToolOutputs(self._core, self.send)
         self._tools = ToolCallRunner(
-            tools,
+            options.tools,
             send_output=outputs.send_output,
             send_orphan_result=outputs.send_orphan_result,
             request_response=self._request_tool_response,
             is_call_known=outputs.is_call_known,
             send_progress=outputs.send_progress,
-            max_concurrency=max_tool_concurrency,
-            default_timeout=tool_timeout,
+            max_concurrency=options.max_tool_concurrency,
+            default_timeout=options.tool_timeout,
         )
         self._actions = ActionRunner(
             self._core,
             tools=self._tools,
             dtmf=self._dtmf,
             send=self.send,
-            request_timeout=request_timeout,
-            handle_buffer=inbound_buffer,
+            request_timeout=options.request_timeout,
+            handle_buffer=options.inbound_buffer,
+        )
+        self._receiver = Receiver(
+            core=self._core,
+            actions=self._actions,
+            inbound=self._inbound,
+            observe=lambda link, event: self._supervisor.observe(link, event),
+            counters=self._counters,
+            warnings=self._warnings,
+            recorder=options.recorder,
+            started=self._started,
+        )
+        self._interrupter = Interrupter(
+            core=self._core,
+            actions=self._actions,
+            tools=self._tools,
+            requester=self._requester,
+            truncate=self.truncate_item,
+            clear_audio=self.clear_audio,
+            send=self.send,
         )
         self._supervisor = ConnectionSupervisor(
             SessionAsSupervised(
                 core=self._core,
                 requester=self._requester,
-                on_frame=self._on_frame,
+                on_frame=self._receiver.on_frame,
                 on_sent=self._on_sent,
                 properties=lambda: self._session_properties(self._settings),
                 turn_under_way=self._mid_turn,
                 lost=self._on_connection_lost,
                 ended=self._finish,
-                deliver_event=self._deliver,
+                deliver_event=self._receiver.deliver,
                 error_for=self._server_error,
             ),
-            LinkOptions(
-                endpoint=endpoint,
-                credentials=credentials,
-                extra_headers=dict(extra_headers),
-                connect_stream=connect_stream,
-                max_message_size=max_message_size,
-                compression=compression,
-                keepalive=keepalive,
-                outbound=self._outbound_receive,
-            ),
-            connect_timeout=connect_timeout,
-            close_timeout=close_timeout,
-            reconnect=reconnect,
-            recorder=recorder,
+            options.link_options(outbound),
+            connect_timeout=options.connect_timeout,
+            close_timeout=options.close_timeout,
+            reconnect=options.reconnect,
+            recorder=options.recorder,
             started=self._started,
             secrets=self._secrets,
         )
+        if len(options.tools.function_tools()):
+            self._settings.apply_update(RealtimeSettings(session_properties=self._with_tools()))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -409,27 +339,13 @@ class Session:
 
     def statistics(self) -> SessionStatistics:
         """Counters and queue depths."""
-        c = self._counters
-        core = self._core
-        queued = self._outbound_send.statistics().current_buffer_used
-        return SessionStatistics(
-            events_received=c.events_received,
-            bytes_received=c.bytes_received,
-            events_sent=c.events_sent,
-            bytes_sent=c.bytes_sent,
-            invalid_events=core.invalid_events,
-            unknown_events=core.unknown_events,
-            inbound_queued=self._inbound.queued,
-            inbound_queued_bytes=self._inbound.queued_bytes,
-            outbound_queued=queued,
-            unsent_events=(queued + (self._supervisor.resend is not None)) if self.closed else 0,
-            pending_requests=len(core.requests),
-            reconnects=self._supervisor.reconnects,
-            failed_reactions=c.failed_reactions,
-            responses_completed=core.metrics.responses_completed,
-            responses_cancelled=core.metrics.responses_cancelled,
-            responses_failed=core.metrics.responses_failed,
-            audio_input=core.audio.statistics(),
+        return statistics_of(
+            self._counters,
+            self._core,
+            self._inbound,
+            self._supervisor,
+            outbound_queued=self._outbound_send.statistics().current_buffer_used,
+            closed=self.closed,
         )
 
     # -- sending --------------------------------------------------------------------------------
@@ -748,33 +664,7 @@ class Session:
         share one cancellation.
         """
         self._check_open()
-        called_at = trio.current_time()
-        dropped, actions = self._core.drop_owed_responses()
-        self._actions.apply(actions)
-        active = self._core.state.active_response
-        active_id = active.id if active is not None and is_given(active.id) else None
-        self._tools.interrupt([active_id] if active_id else [])
-        if active_id is not None:
-            await cancel_and_wait(self._requester, active_id)
-        else:
-            in_flight = self._core.sequencer.in_flight  # asked for, maybe not created yet
-            handle = self._actions.handles.get(in_flight.tag) if in_flight is not None else None
-            active_id = await cancel_requested(self._requester, handle)
-        # Audio may have arrived while the cancel was under way; none of it was heard: cut the
-        # item at the position it had when the caller interrupted.
-        truncation = self._core.playback.take_truncation(called_at)
-        if truncation is not None:
-            await self.truncate_item(
-                truncation.item_id, truncation.content_index, truncation.audio_end_ms
-            )
-        if self._core.audio.manual_turns:
-            await self.clear_audio()
-            preroll = self._core.audio.replay_preroll()
-            if preroll:
-                await self.send(InputAudioBufferAppend.from_bytes(preroll))
-        return Interruption(
-            cancelled_response_id=active_id, truncation=truncation, dropped_responses=dropped
-        )
+        return await self._interrupter.interrupt()
 
     # -- tools ----------------------------------------------------------------------------------
 
@@ -787,58 +677,9 @@ class Session:
 
     # -- reacting to server events --------------------------------------------------------------
 
-    async def _on_frame(self, link: Link, message: str | bytes) -> None:
-        counters = self._counters
-        counters.events_received += 1
-        counters.bytes_received += len(message)
-        now = trio.current_time()
-        if self._recorder is not None:
-            try:
-                self._recorder.frame(now - self._started, "in", message)
-            except Exception as exc:  # a recording must never cost the session
-                self._warn_reaction("recording", "a frame", exc)
-        if isinstance(message, str):
-            try:
-                event = with_part_types_in(decode_server_event(message))
-            except Exception as exc:  # the codec's own failure is one bad frame, no more
-                event = InvalidServerEvent(type="", raw=message, error=f"undecodable: {exc!r}")
-        else:
-            event = InvalidServerEvent(
-                type="", raw=message, error="binary frame: the Realtime API sends only text"
-            )
-        try:
-            if type(event) in OBSERVED_EVENTS:
-                self._supervisor.observe(link, event)
-            actions = self._core.receive(event, now)
-            if actions:
-                done = self._actions.apply(actions, event)
-                if done < len(actions):
-                    await self._actions.execute(actions, event, done)
-        except Exception as exc:
-            # One behaviour failing on an odd event must not end the session: the event is
-            # still delivered, and the state follows the next ones.
-            self._warn_reaction("following", event.type or "an event", exc)
-        try:
-            # The link checkpoints on every read; a frame need not cost a switch of its own.
-            self._inbound.put_nowait(event, len(message))
-        except trio.WouldBlock:
-            await self._deliver(event, len(message))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # nobody reads any more: the state and the requests still follow the stream
-
     def _server_error(self, detail: Any) -> Exception:
         """The exception for an ``error`` event, without any secret the server echoed."""
         return redact_error(ServerError(detail), self._secrets)
-
-    def _warn_reaction(self, doing: str, what: str, exc: Exception) -> None:
-        self._counters.failed_reactions += 1
-        self._warnings.warning(
-            "%s %s failed (%s: %s); the session goes on", doing, what, type(exc).__name__, exc
-        )
-
-    async def _deliver(self, event: ServerEvent, size: int = 0) -> None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._inbound.put(event, size)
 
     # -- connections ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .._transport._link import Keepalive
 from .._wire._session_models import TranscriptionSessionProperties
 from .._wire._settings import RealtimeSettings
 from ._facade import DEFAULT_MODEL, Session
+from ._options import SessionOptions
 from ._reconnect import ReconnectPolicy
 from ._recording import Recorder
 
@@ -117,7 +118,7 @@ async def open_session(
     if connect_stream is None:
         endpoint.check_transport_security(allow_insecure)
         connect_stream = _tcp_or_tls(ssl_context)
-    session = Session(
+    options = SessionOptions(
         endpoint=endpoint,
         credentials=Credentials.resolve(api_key, token_provider, azure=endpoint.azure),
         settings=store,
@@ -148,8 +149,7 @@ async def open_session(
         else None,
         max_conversation_items=max_conversation_items,
     )
-    if len(registry.function_tools()):
-        session._settings.apply_update(RealtimeSettings(session_properties=session._with_tools()))
+    session = Session(options)
     async with _running(session, connect_timeout, per_attempt=reconnect is not None):
         yield session
 
