@@ -24,7 +24,7 @@ import pytest
 import trio
 
 import trealtime
-import trealtime._session._facade
+import trealtime._session._receiver
 import trealtime._session._supervisor
 import trealtime._transport._websocket
 from trealtime import events
@@ -654,7 +654,7 @@ async def test_a_frame_the_codec_itself_fails_on_is_an_invalid_event(
             raise RecursionError("simulated")
         return real(text)
 
-    monkeypatch.setattr(trealtime._session._facade, "decode_server_event", fragile)
+    monkeypatch.setattr(trealtime._session._receiver, "decode_server_event", fragile)
     with trio.fail_after(LIMIT):
         async with session_for(tcp_server) as session:
             await tcp_server.send_raw(raw("codec.breaker"))
