@@ -16,7 +16,7 @@ from .._agent._playback import Truncation
 from .._agent._tool_runner import ToolCallRunner
 from .._errors import RealtimeError, ServerError
 from .._wire._client_events import ClientEvent, InputAudioBufferAppend, ResponseCancel
-from .._wire._notgiven import NOT_GIVEN, is_given
+from .._wire._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._action_runner import ActionRunner
 from ._core import ConversationCore
 from ._requester import Requester
@@ -109,3 +109,20 @@ class Interrupter:
         return Interruption(
             cancelled_response_id=active_id, truncation=truncation, dropped_responses=dropped
         )
+
+    async def cancel_response(self, response_id: str | NotGiven) -> bool:
+        """Send ``response.cancel`` for the active response (or ``response_id``, out-of-band
+        ones too) only if it is running; whether it was."""
+        state = self.core.state
+        active = state.active_response
+        active_id = active.id if active is not None and is_given(active.id) else None
+        if not is_given(response_id):
+            if active_id is None:
+                return False
+            response_id = active_id
+        if response_id != active_id and response_id not in state.out_of_band_responses:
+            return False
+        if self.core.requests.find("response.done", response_id) is None:
+            event_id = self.core.next_event_id()
+            await self.send(ResponseCancel(response_id=response_id, event_id=event_id))
+        return True

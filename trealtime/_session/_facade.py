@@ -28,11 +28,9 @@ from typing import Any, NoReturn, TypeVar
 import attrs
 import trio
 
-from .._agent._audio_input import AudioInputPipeline
 from .._agent._dtmf import DtmfKeys, DtmfListeners
-from .._agent._images import ImageInput, encode_raw_frame, image_item
+from .._agent._images import encode_raw_frame, image_item
 from .._agent._metrics import MetricsTracker
-from .._agent._tool_runner import ToolCallRunner
 from .._agent._tools import ToolRegistry, ToolSpec
 from .._errors import (
     ConfigurationError,
@@ -53,7 +51,6 @@ from .._wire._client_events import (
     InputAudioBufferClear,
     InputAudioBufferCommit,
     OutputAudioBufferClear,
-    ResponseCancel,
     SessionUpdate,
 )
 from .._wire._codec import encode_client_event
@@ -138,20 +135,20 @@ class Session:
         self._started = trio.current_time()
         self._close_reason: CloseReason | None = None
         self._dtmf = DtmfListeners()
-        self._images = ImageInput(
-            min_interval_s=options.video_frame_interval,
-            detail=options.video_frame_detail,
-            start_paused=options.start_video_paused,
-        )
+        self._images = options.image_input()
+        self._follow_conversation(options)
+        self._supervisor = self._supervise(options, outbound)
+        if len(options.tools.function_tools()):
+            self._settings.apply_update(RealtimeSettings(session_properties=self._with_tools()))
+
+    def _follow_conversation(self, options: SessionOptions) -> None:
+        """Build the parts that follow the conversation: the core, and what carries out its
+        actions (requests, tool calls, response handles, the receive path, interruptions)."""
         self._core = ConversationCore(
             tools=options.tools,
             server_error=self._server_error,
             warnings=self._warnings,
-            audio=AudioInputPipeline(
-                chunk_ms=options.audio_chunk_ms,
-                preroll_ms=options.preroll_ms,
-                start_paused=options.start_audio_paused,
-            ),
+            audio=options.audio_input(),
             max_conversation_items=options.max_conversation_items,
             log_metrics=options.log_metrics,
         )
@@ -161,14 +158,9 @@ class Session:
             check_open=self._check_open,
             request_timeout=options.request_timeout,
         )
-        outputs = ToolOutputs(self._core, self.send)
-        self._tools = ToolCallRunner(
+        self._tools = ToolOutputs(self._core, self.send).runner(
             options.tools,
-            send_output=outputs.send_output,
-            send_orphan_result=outputs.send_orphan_result,
             request_response=self._request_tool_response,
-            is_call_known=outputs.is_call_known,
-            send_progress=outputs.send_progress,
             max_concurrency=options.max_tool_concurrency,
             default_timeout=options.tool_timeout,
         )
@@ -199,7 +191,12 @@ class Session:
             clear_audio=self.clear_audio,
             send=self.send,
         )
-        self._supervisor = ConnectionSupervisor(
+
+    def _supervise(
+        self, options: SessionOptions, outbound: trio.MemoryReceiveChannel[str]
+    ) -> ConnectionSupervisor:
+        """The supervisor of this session's connections, fed by ``outbound``."""
+        return ConnectionSupervisor(
             SessionAsSupervised(
                 core=self._core,
                 requester=self._requester,
@@ -220,8 +217,6 @@ class Session:
             started=self._started,
             secrets=self._secrets,
         )
-        if len(options.tools.function_tools()):
-            self._settings.apply_update(RealtimeSettings(session_properties=self._with_tools()))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -540,19 +535,7 @@ class Session:
         answers ``response_cancel_not_active``.
         """
         self._check_open()
-        state = self._core.state
-        active = state.active_response
-        active_id = active.id if active is not None and is_given(active.id) else None
-        if not is_given(response_id):
-            if active_id is None:
-                return False
-            response_id = active_id
-        if response_id != active_id and response_id not in state.out_of_band_responses:
-            return False
-        if self._core.requests.find("response.done", response_id) is None:
-            event_id = self._core.next_event_id()
-            await self.send(ResponseCancel(response_id=response_id, event_id=event_id))
-        return True
+        return await self._interrupter.cancel_response(response_id)
 
     async def clear_output_audio(self) -> None:
         """Cut off audio the server is playing out (WebRTC and SIP sessions only)."""

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import attrs
 import trio
 
+from .._agent._audio_input import AudioInputPipeline
+from .._agent._images import ImageInput
 from .._agent._tools import ToolRegistry
 from .._transport._connect import ConnectStream, Credentials, Endpoint
 from .._transport._deflate import Deflate
@@ -53,6 +55,22 @@ class SessionOptions:
     log_metrics: bool
     recorder: Recorder | None
     max_conversation_items: int | None
+
+    def audio_input(self) -> AudioInputPipeline:
+        """The input audio pipeline (re-chunking, pre-roll, pause) these options ask for."""
+        return AudioInputPipeline(
+            chunk_ms=self.audio_chunk_ms,
+            preroll_ms=self.preroll_ms,
+            start_paused=self.start_audio_paused,
+        )
+
+    def image_input(self) -> ImageInput:
+        """The image and video input (rate limit, detail, pause) these options ask for."""
+        return ImageInput(
+            min_interval_s=self.video_frame_interval,
+            detail=self.video_frame_detail,
+            start_paused=self.start_video_paused,
+        )
 
     def link_options(self, outbound: trio.MemoryReceiveChannel[str]) -> LinkOptions:
         """What each connection is opened with; ``outbound`` feeds its send task."""

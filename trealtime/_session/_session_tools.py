@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import orjson
 
+from .._agent._tool_runner import ToolCallRunner
 from .._agent._tools import ToolRegistry, ToolSpec
 from .._errors import ConfigurationError
 from .._wire._client_events import ClientEvent, ConversationItemCreate
@@ -55,6 +56,26 @@ class ToolOutputs:
     def is_call_known(self, call_id: str) -> bool:
         """Whether the server's conversation (as mirrored) still holds the call."""
         return self._core.is_call_known(call_id)
+
+    def runner(
+        self,
+        registry: ToolRegistry,
+        *,
+        request_response: Callable[[], Awaitable[None]],
+        max_concurrency: int,
+        default_timeout: float | None,
+    ) -> ToolCallRunner:
+        """A runner of ``registry``'s tools whose results go out through these outputs."""
+        return ToolCallRunner(
+            registry,
+            send_output=self.send_output,
+            send_orphan_result=self.send_orphan_result,
+            request_response=request_response,
+            is_call_known=self.is_call_known,
+            send_progress=self.send_progress,
+            max_concurrency=max_concurrency,
+            default_timeout=default_timeout,
+        )
 
     async def _add(self, item: Item) -> None:
         await self._send(ConversationItemCreate(item=item, event_id=self._core.next_event_id()))
