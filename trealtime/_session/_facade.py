@@ -582,7 +582,7 @@ class Session:
         """Register a tool and tell the server (a ``session.update`` of the tools)."""
         self._check_open()
         spec = self.tools.register(tool)
-        await self.update_settings(RealtimeSettings(session_properties=self._with_tools()))
+        await self._update_tools()
         return spec
 
     async def remove_tool(self, name: str) -> ToolSpec:
@@ -593,7 +593,9 @@ class Session:
         spec = self.tools.get(name)
         if spec is None:
             raise KeyError(f"no tool named {name!r} is registered")
-        await self._replace_tools([tool for tool in self.tools if tool.name != name])
+        await replace_tools(
+            self.tools, [tool for tool in self.tools if tool.name != name], self._update_tools
+        )
         return spec
 
     async def set_tools(self, tools: Iterable[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
@@ -601,17 +603,7 @@ class Session:
         ``session.update`` of the tools); returns the new specs. Calls already running finish.
         """
         self._check_open()
-        return await self._replace_tools(list(tools))
-
-    async def _replace_tools(self, tools: list[ToolSpec | Callable[..., Any]]) -> list[ToolSpec]:
-        """Swap the registry's tools, update the server, and put the old ones back if the
-        server refuses."""
-
-        async def tell_server(dropped: set[str]) -> None:
-            properties = self._with_tools(dropped=dropped)
-            await self.update_settings(RealtimeSettings(session_properties=properties))
-
-        return await replace_tools(self.tools, tools, tell_server)
+        return await replace_tools(self.tools, list(tools), self._update_tools)
 
     # -- playback and interruption --------------------------------------------------------------
 
@@ -650,6 +642,11 @@ class Session:
         return await self._interrupter.interrupt()
 
     # -- tools ----------------------------------------------------------------------------------
+
+    async def _update_tools(self, dropped: Iterable[str] = ()) -> None:
+        """Tell the server the registry's function tools (and that ``dropped`` are gone)."""
+        properties = self._with_tools(dropped)
+        await self.update_settings(RealtimeSettings(session_properties=properties))
 
     def _with_tools(self, dropped: Iterable[str] = ()) -> SessionProperties:
         """The session properties with the registry's function tools (without ``dropped``)."""
