@@ -28,6 +28,7 @@ import trealtime._session._receiver
 import trealtime._session._supervisor
 import trealtime._transport._websocket
 from trealtime import events
+from trealtime._agent._dtmf import BUFFER
 from trealtime._session._recording import read_recording
 from trealtime._wire._codec import decode_server_event
 from trealtime.testing import (
@@ -199,6 +200,24 @@ async def test_a_flood_of_undecodable_frames_logs_a_few_counted_warnings(
             assert session.statistics().invalid_events == 200
     undecodable = [r for r in caplog.records if "undecodable" in r.getMessage()]
     assert 1 <= len(undecodable) < 10
+
+
+async def test_keys_a_listener_does_not_read_log_a_few_counted_warnings(
+    tcp_server: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trealtime")
+    with trio.fail_after(LIMIT):
+        async with session_for(tcp_server) as session:
+            with session.dtmf():  # listens, never reads
+                for _ in range(BUFFER + 200):
+                    await tcp_server.send_raw(
+                        raw("input_audio_buffer.dtmf_event_received", event="5", received_at=1)
+                    )
+                await tcp_server.send_raw(raw("keys.over"))
+                await session.wait_for(events.UnknownServerEvent)
+            await still_works(session)
+    dropped = [r for r in caplog.records if "DTMF listener fell" in r.getMessage()]
+    assert 1 <= len(dropped) < 10
 
 
 # -- 2. and 3. renewal ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from trealtime import RequestTimeout, ServerError, SessionClosed, TranscriptionFailed
 from trealtime._agent._audio_input import AudioInputPipeline
+from trealtime._log_limit import LimitedWarnings
 from trealtime._session._actions import (
     NO_ACTIONS,
     Action,
@@ -33,7 +34,6 @@ from trealtime._session._actions import (
     ToolResponseDone,
 )
 from trealtime._session._core import ConversationCore
-from trealtime._session._log_limit import LimitedWarnings
 from trealtime._session._requests import PendingRequest
 from trealtime._session._responses import REQUEST_TAG, ResponseDropped, ResponseRequest
 from trealtime.events import (

@@ -7,6 +7,7 @@ from types import TracebackType
 
 import trio
 
+from .._log_limit import LimitedWarnings
 from .._wire._server_events import InputAudioBufferDtmfEventReceived
 
 __all__ = ["DtmfKeys", "DtmfListeners"]
@@ -60,7 +61,9 @@ class DtmfKeys:
         try:
             self._send.send_nowait(press)
         except trio.WouldBlock:
-            logger.warning(
+            # The server decides how many keys come: a listener that stopped reading must
+            # not turn them into as many log lines.
+            self._listeners.warnings.warning(
                 "a DTMF listener fell %d keys behind: key %r dropped", BUFFER, press.event
             )
         except trio.ClosedResourceError:
@@ -70,8 +73,10 @@ class DtmfKeys:
 class DtmfListeners:
     """The session's open :class:`DtmfKeys` streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, warnings: LimitedWarnings | None = None) -> None:
         self._listeners: list[DtmfKeys] = []
+        self.warnings = warnings if warnings is not None else LimitedWarnings(logger)
+        """Where dropped keys are reported, rate-limited."""
 
     def listen(self) -> DtmfKeys:
         """A new stream of the keys pressed from now on."""

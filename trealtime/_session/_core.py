@@ -25,6 +25,7 @@ from .._agent._audio_input import AudioInputPipeline
 from .._agent._metrics import MetricsTracker, format_metrics
 from .._agent._playback import PlaybackTracker
 from .._errors import RequestTimeout, ServerError, TranscriptionFailed
+from .._log_limit import LimitedWarnings
 from .._wire._client_events import ClientEvent, ConversationItemTruncate, ResponseCreate
 from .._wire._item_models import FunctionCallItem
 from .._wire._notgiven import is_given
@@ -69,7 +70,6 @@ from ._actions import (
     StartToolCall,
     ToolResponseDone,
 )
-from ._log_limit import LimitedWarnings
 from ._requests import PendingRequest, RequestTracker
 from ._responses import ResponseDropped, ResponseRequest, ResponseSequencer
 from ._state import Conversation, SessionState

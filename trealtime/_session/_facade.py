@@ -39,6 +39,7 @@ from .._errors import (
     ServerError,
     SessionClosed,
 )
+from .._log_limit import LimitedWarnings
 from .._transport._link import CloseReason
 from .._transport._redaction import redact_error
 from .._wire._client_events import (
@@ -82,7 +83,6 @@ from ._action_runner import ActionRunner
 from ._cancellation import Interrupter, Interruption
 from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
-from ._log_limit import LimitedWarnings
 from ._options import SessionOptions
 from ._receiver import FrameCounters, Receiver
 from ._requester import Requester
@@ -134,7 +134,7 @@ class Session:
         self._outbound_send, outbound = trio.open_memory_channel[str](options.outbound_buffer)
         self._started = trio.current_time()
         self._close_reason: CloseReason | None = None
-        self._dtmf = DtmfListeners()
+        self._dtmf = DtmfListeners(self._warnings)
         self._images = options.image_input()
         self._follow_conversation(options)
         self._supervisor = self._supervise(options, outbound)

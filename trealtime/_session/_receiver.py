@@ -12,13 +12,13 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from .._log_limit import LimitedWarnings
 from .._transport._link import Link
 from .._wire._codec import decode_server_event, with_part_types_in
 from .._wire._server_events import InvalidServerEvent, ServerEvent
 from ._action_runner import ActionRunner
 from ._core import ConversationCore
 from ._inbound_queue import InboundQueue
-from ._log_limit import LimitedWarnings
 from ._recording import Recorder
 from ._supervisor import OBSERVED_EVENTS
 
