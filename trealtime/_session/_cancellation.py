@@ -85,8 +85,7 @@ class Interrupter:
         core = self.core
         dropped, actions = core.drop_owed_responses()
         self.actions.apply(actions)
-        active = core.state.active_response
-        active_id = active.id if active is not None and is_given(active.id) else None
+        active_id = core.state.active_response_id
         self.tools.interrupt([active_id] if active_id else [])
         if active_id is not None:
             await cancel_and_wait(self.requester, active_id)
@@ -114,8 +113,7 @@ class Interrupter:
         """Send ``response.cancel`` for the active response (or ``response_id``, out-of-band
         ones too) only if it is running; whether it was."""
         state = self.core.state
-        active = state.active_response
-        active_id = active.id if active is not None and is_given(active.id) else None
+        active_id = state.active_response_id
         if not is_given(response_id):
             if active_id is None:
                 return False

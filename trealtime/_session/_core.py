@@ -252,8 +252,8 @@ class ConversationCore:
         """Server VAD heard the user: the server cancels its response; we cut the audio."""
         self.speaking = True
         _, actions = self.drop_owed_responses()
-        active = self.state.active_response
-        response_ids = (active.id,) if active is not None and is_given(active.id) else ()
+        active_id = self.state.active_response_id
+        response_ids = (active_id,) if active_id is not None else ()
         actions += (InterruptToolCalls(response_ids),)
         truncation = self.playback.take_truncation(now)
         if truncation is not None:

@@ -202,12 +202,12 @@ class Session:
                 requester=self._requester,
                 on_frame=self._receiver.on_frame,
                 on_sent=self._on_sent,
-                properties=lambda: self._session_properties(self._settings),
-                turn_under_way=self._mid_turn,
-                lost=self._on_connection_lost,
-                ended=self._finish,
-                deliver_event=self._receiver.deliver,
-                error_for=self._server_error,
+                session_properties=lambda: self._session_properties(self._settings),
+                mid_turn=self._mid_turn,
+                connection_lost=self._on_connection_lost,
+                finish=self._finish,
+                deliver=self._receiver.deliver,
+                server_error=self._server_error,
             ),
             options.link_options(outbound),
             connect_timeout=options.connect_timeout,
@@ -455,10 +455,7 @@ class Session:
         if isinstance(item, UnknownItem):
             await self.send(ConversationItemCreate(item=item, previous_item_id=previous_item_id))
             return item
-        item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
-        event = ConversationItemCreate(
-            item=attrs.evolve(item, id=item_id), previous_item_id=previous_item_id
-        )
+        item_id, event = ConversationItemCreate.identified(item, previous_item_id)
         reply = await self._requester.request(event, "create", item_id)
         assert isinstance(reply, ConversationItemAdded | ConversationItemCreated)
         return reply.item

@@ -36,12 +36,7 @@ __all__ = ["open_session"]
 
 
 def _registry(tools: ToolRegistry | Iterable[ToolSpec | Callable[..., Any]] | None) -> ToolRegistry:
-    if isinstance(tools, ToolRegistry):
-        return tools
-    registry = ToolRegistry()
-    for tool in tools or ():
-        registry.register(tool)
-    return registry
+    return tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools or ())
 
 
 @asynccontextmanager

@@ -221,6 +221,12 @@ class SessionState:
     """The most recent response that ended (from ``response.done``)."""
     rate_limits: list[RateLimit] = attrs.field(factory=list)
 
+    @property
+    def active_response_id(self) -> str | None:
+        """The id of the default-conversation response in progress, if one is and has an id."""
+        active = self.active_response
+        return active.id if active is not None and is_given(active.id) else None
+
     def apply(self, event: ServerEvent) -> None:
         """Update the state from one server event."""
         handler = _HANDLERS.get(type(event))

@@ -8,7 +8,7 @@ than the facade itself, so that this module and the facade do not import each ot
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import attrs
@@ -32,18 +32,15 @@ class SessionAsSupervised:
     core: ConversationCore
     requester: Requester
     on_frame: Callable[[Link, str | bytes], Coroutine[Any, Any, None]]
-    """Given to each link as is: every frame reaches the facade with no call in between."""
+    """Given to each link as is: every frame reaches the receive path with no call between."""
     on_sent: Callable[[str], None]
-    properties: Callable[[], SessionConfig]
+    session_properties: Callable[[], SessionConfig]
     """The session properties each new connection is configured with (they change)."""
-    turn_under_way: Callable[[], bool]
-    lost: Callable[[CloseReason], None]
-    ended: Callable[[CloseReason], None]
-    deliver_event: Callable[[ServerEvent], Awaitable[None]]
-    error_for: Callable[[Any], Exception]
-
-    def session_properties(self) -> SessionConfig:
-        return self.properties()
+    mid_turn: Callable[[], bool]
+    connection_lost: Callable[[CloseReason], None]
+    finish: Callable[[CloseReason], None]
+    deliver: Callable[[ServerEvent], Coroutine[Any, Any, None]]
+    server_error: Callable[[Any], Exception]
 
     def conversation_items(self) -> Iterable[Item]:
         return self.core.state.conversation.items
@@ -65,18 +62,3 @@ class SessionAsSupervised:
     def fail_request(self, request: PendingRequest, error: Exception) -> None:
         self.core.requests.discard(request)
         request.finish(error=error)
-
-    def server_error(self, detail: Any) -> Exception:
-        return self.error_for(detail)
-
-    def mid_turn(self) -> bool:
-        return self.turn_under_way()
-
-    def connection_lost(self, reason: CloseReason) -> None:
-        self.lost(reason)
-
-    def finish(self, reason: CloseReason) -> None:
-        self.ended(reason)
-
-    async def deliver(self, event: ServerEvent) -> None:
-        await self.deliver_event(event)

@@ -14,7 +14,6 @@ read, and driven in tests, without the facade.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -378,10 +377,8 @@ class ConnectionSupervisor:
             for item in items:
                 if isinstance(item, UnknownItem):
                     continue
-                item_id = item.id if is_given(item.id) else f"item_{secrets.token_hex(13)}"
-                event = ConversationItemCreate(
-                    item=attrs.evolve(item, id=item_id),
-                    previous_item_id=previous if previous is not None else NOT_GIVEN,
+                item_id, event = ConversationItemCreate.identified(
+                    item, previous if previous is not None else NOT_GIVEN
                 )
                 requests.append(await self._setup_request(state, event, "create", item_id))
                 previous = item_id

@@ -7,12 +7,13 @@ chosen by the client; the server echoes it only inside an ``error`` that the eve
 from __future__ import annotations
 
 import base64
+import secrets
 from typing import Any, ClassVar
 
 import attrs
 
-from ._item_models import Item
-from ._notgiven import NOT_GIVEN, NotGiven
+from ._item_models import Item, UnknownItem
+from ._notgiven import NOT_GIVEN, NotGiven, is_given
 from ._response_models import ResponseParams
 from ._session_models import Session
 
@@ -95,6 +96,19 @@ class ConversationItemCreate(ClientEvent):
     TYPE: ClassVar[str] = "conversation.item.create"
     item: Item
     previous_item_id: str | NotGiven | None = NOT_GIVEN
+
+    @classmethod
+    def identified(
+        cls, item: Item, previous_item_id: str | NotGiven | None = NOT_GIVEN
+    ) -> tuple[str, ConversationItemCreate]:
+        """A create of ``item`` and the id its confirmation will name: the item's own, or a new
+        one it is given (not for an :class:`UnknownItem`, whose fields are raw JSON)."""
+        if is_given(item.id):
+            return item.id, cls(item=item, previous_item_id=previous_item_id)
+        if isinstance(item, UnknownItem):
+            raise TypeError("an item of a type this version does not know cannot be given an id")
+        item_id = f"item_{secrets.token_hex(13)}"
+        return item_id, cls(item=attrs.evolve(item, id=item_id), previous_item_id=previous_item_id)
 
 
 @attrs.frozen(kw_only=True)
